@@ -1,0 +1,3 @@
+module pprofd.dev/demo-app
+
+go 1.19

@@ -1,0 +1,58 @@
+#pragma once
+// Turns consecutive cumulative profiles (memory alloc_*, mutex/block contentions/delay) of one
+// (target, type) into deltas (design §6). Pure; one instance per (target, type); not thread-safe.
+
+#include "pprofd/common/result.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace pprofd::pprof {
+
+enum class DeltaStatus {
+  emitted,  // `profile` holds the delta
+  first,    // baseline stored, nothing to emit (first profile after start)
+  reset,    // a counter went down (target restarted): baseline re-seeded, nothing emitted
+};
+
+struct DeltaOutput {
+  DeltaStatus status = DeltaStatus::first;
+  std::string profile;  // uncompressed pprof, only for `emitted`
+};
+
+class DeltaComputer {
+ public:
+  DeltaComputer() = default;
+
+  // raw: uncompressed pprof of the current scrape. Columns whose (type, unit) is one of
+  // alloc_objects/count, alloc_space/bytes, contentions/count, delay/nanoseconds are diffed;
+  // other columns (inuse_*) pass through. Samples are keyed by their stack (addresses, or
+  // function+line where addresses are absent) plus their labels, duplicates merged first. Samples
+  // whose values are all zero are removed together with locations, functions, mappings and
+  // strings nothing references any more. time_nanos is the current profile's; duration_nanos the
+  // time since the previous one. A malformed profile is an error and leaves the baseline as it was.
+  // A delta column going down, or a stack that had counts disappearing (Go never drops a
+  // cumulative bucket), means the target restarted: the baseline is re-seeded (`reset`). A change
+  // of sample types re-seeds too. A profile without any delta column is an error.
+  Result<DeltaOutput> apply(std::string_view raw);
+
+  void reset();
+  // Bytes held by the baseline (a hash -> cumulative values map, never a stored profile).
+  std::size_t state_bytes() const;
+
+ private:
+  // Row r of baseline_values_ (stride = number of delta columns) holds the cumulative values of
+  // the key mapped to r: one allocation per key instead of a vector per key.
+  std::unordered_map<std::uint64_t, std::uint32_t> baseline_rows_;
+  std::vector<std::int64_t> baseline_values_;
+  // Hash of the sample types: a profile with a different column layout is a new series.
+  std::uint64_t columns_hash_ = 0;
+  std::int64_t baseline_time_nanos_ = 0;
+  bool seeded_ = false;
+};
+
+}  // namespace pprofd::pprof

@@ -1,0 +1,3 @@
+module pprofd/testdata/pprof/gen
+
+go 1.19
