@@ -16,7 +16,7 @@ if(PPROFD_SANITIZE)
   target_link_options(pprofd_specs INTERFACE -fsanitize=address,undefined)
 endif()
 target_compile_definitions(pprofd_specs INTERFACE
-  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW SPDLOG_FMT_EXTERNAL)
+  BOOST_ASIO_NO_DEPRECATED SPDLOG_FMT_EXTERNAL)
 target_include_directories(pprofd_specs INTERFACE ${PROJECT_SOURCE_DIR}/include)
 
 # pprofd_module(<name> SOURCES ... DEPS ...): library pprofd_<name> linking only what it names.

@@ -10,6 +10,8 @@ packages=(
   libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev prometheus-cpp-dev libspdlog-dev libyaml-cpp-dev catch2
   clang-format openssl procps
+  # Real Kubernetes clients check that tests/support/fake_apiserver.py speaks the real protocol.
+  kubernetes-client python3-kubernetes
 )
 # Go builds the demo and test target programs only; any Go already on PATH is fine.
 command -v go >/dev/null 2>&1 || packages+=(golang-go)

@@ -20,19 +20,23 @@ if command -v clang-format >/dev/null 2>&1; then
   fi
 fi
 
+# build_and_test DIR "CTEST ARGS" CMAKE ARGS...
 build_and_test() {
-  local dir=$1
-  shift
+  local dir=$1 ctest_args=$2
+  shift 2
   cmake -S . -B "$dir" "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
-  (cd "$dir" && ctest --output-on-failure -j1 --timeout 600)
+  # shellcheck disable=SC2086 # ctest_args is a list of words
+  (cd "$dir" && ctest --output-on-failure -j1 --timeout 600 $ctest_args)
 }
 
-build_and_test "${BUILD_DIR:-build}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+build_and_test "${BUILD_DIR:-build}" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if [ "${PPROFD_SANITIZE:-1}" = 1 ]; then
-  # Sanitizers: any report fails the run (halt_on_error), leaks included.
+  # Sanitizers: any report fails the run (halt_on_error), leaks included. The minute-long
+  # outage tests (label "slow") exercise the same code paths as the rest and run only above.
   export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-  build_and_test "${ASAN_BUILD_DIR:-build-asan}" -DCMAKE_BUILD_TYPE=Debug -DPPROFD_SANITIZE=ON
+  export PPROFD_SANITIZED=1
+  build_and_test "${ASAN_BUILD_DIR:-build-asan}" "-LE slow" -DCMAKE_BUILD_TYPE=Debug -DPPROFD_SANITIZE=ON
 fi
 echo "test.sh: all tests passed in $(( $(date +%s) - started ))s"

@@ -2,6 +2,7 @@
 
 #include "pprofd/common/hash.hpp"
 #include "pprofd/config/config.hpp"
+#include "pprofd/discovery/kubernetes.hpp"
 #include "pprofd/discovery/static.hpp"
 #include "pprofd/http/client.hpp"
 #include "pprofd/http/server.hpp"
@@ -12,6 +13,8 @@
 #include "pprofd/telemetry/metrics.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
@@ -73,9 +76,7 @@ boost::system::result<scrape::Settings, config::ConfigError> scrape_settings(
   s.body_size_limit = c.scrape.body_size_limit;
   s.external_labels = c.scrape.external_labels;
   for (const auto& p : c.profiles) s.delta[static_cast<std::size_t>(p.kind)] = p.delta;
-  auto tls =
-      http::make_client_tls_context({c.scrape.tls.ca_file, c.scrape.tls.cert_file,
-                                     c.scrape.tls.key_file, c.scrape.tls.insecure_skip_verify});
+  auto tls = http::make_client_tls_context(http::tls_settings(c.scrape.tls));
   if (!tls) return config::ConfigError{"scrape.tls", tls.error().message};
   s.tls = *tls;
   s.tls_server_name = c.scrape.tls.server_name;
@@ -106,6 +107,19 @@ class Daemon {
     manager_ =
         std::make_unique<scrape::ScrapeManager>(io_.get_executor(), workers_.get_executor(),
                                                 metrics_, *fanout_, clock_, std::move(settings));
+    if (config_.kubernetes.enabled) {
+      auto api = kube::load_api_config(config_.kubernetes.kubeconfig, [](std::string_view name) {
+        return config::process_env()(name);
+      });
+      if (!api) return make_error("kubernetes discovery: " + api.error().message);
+      telemetry::log_info("kubernetes discovery",
+                          {{"api", api->endpoint.authority()}, {"source", api->source}});
+      kube_ = std::make_unique<discovery::KubernetesDiscovery>(
+          io_.get_executor(), config_, std::move(*api), metrics_,
+          [this](std::vector<model::TargetGroup> groups) -> asio::awaitable<void> {
+            co_await manager_->sync(std::move(groups));
+          });
+    }
     return {};
   }
 
@@ -143,20 +157,32 @@ class Daemon {
 
  private:
   server::AdminViews admin_views() {
-    return {[this] { return metrics_.render(); }, [this] { return ready_; },
-            [this] { return manager_->snapshot(); },
-            [this] {
-              asio::post(io_, [this] {
-                reload_wanted_ = true;
-                signals_.cancel();
-              });
-            }};
+    return {
+        [this] { return metrics_.render(); },
+        [this] { return ready_ && (!kube_ || kube_->synced()); },
+        [this] { return manager_->snapshot(); },
+        [this] {
+          asio::post(io_, [this] {
+            reload_wanted_ = true;
+            signals_.cancel();
+          });
+        },
+        [this] { return kube_ ? kube_->dropped() : std::vector<discovery::DroppedCandidate>{}; }};
   }
 
   asio::awaitable<void> main_task() {
     static_groups_ = config_.static_configs.size();
     co_await manager_->sync(discovery::static_target_groups(config_));
     ready_ = true;
+    if (kube_) {
+      auto task = kube_->run();
+      asio::co_spawn(io_, std::move(task),
+                     asio::bind_cancellation_slot(stop_kube_.slot(), [this](std::exception_ptr e) {
+                       if (e) telemetry::log_error("kubernetes discovery ended unexpectedly");
+                       kube_stopped_ = true;
+                       kube_done_.cancel();
+                     }));
+    }
     telemetry::log_info("targets synced", {{"loops", std::to_string(manager_->loop_count())}});
 
     while (true) {
@@ -194,12 +220,21 @@ class Daemon {
       telemetry::log_warn("sinks, server and shutdown_timeout changes take effect after a restart");
     // The instance seed is fixed per process, so unchanged settings compare equal and keep
     // every loop (and its delta baseline) running.
+    if (loaded.config->kubernetes.enabled != config_.kubernetes.enabled ||
+        loaded.config->kubernetes.kubeconfig != config_.kubernetes.kubeconfig ||
+        loaded.config->kubernetes.namespaces != config_.kubernetes.namespaces ||
+        loaded.config->kubernetes.label_selector != config_.kubernetes.label_selector ||
+        loaded.config->kubernetes.field_selector != config_.kubernetes.field_selector ||
+        loaded.config->kubernetes.node_name != config_.kubernetes.node_name)
+      telemetry::log_warn(
+          "changes to what the Kubernetes watch selects take effect after a restart");
     co_await manager_->update_settings(std::move(*settings));
     config_.scrape = loaded.config->scrape;
     config_.profiles = loaded.config->profiles;
     config_.static_configs = loaded.config->static_configs;
     config_.kubernetes = loaded.config->kubernetes;
     co_await manager_->sync(discovery::static_target_groups(config_, static_groups_));
+    if (kube_) kube_->update_config(config_);
     static_groups_ = config_.static_configs.size();
     metrics_.config_last_reload_successful.Add({}).Set(1);
     metrics_.config_last_reload_success_timestamp.Add({}).Set(
@@ -214,6 +249,11 @@ class Daemon {
     using namespace asio::experimental::awaitable_operators;
     const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
     asio::steady_timer timer(io_, deadline);
+    if (kube_ && !kube_stopped_) {
+      stop_kube_.emit(asio::cancellation_type::terminal);
+      co_await (kube_done_.async_wait(use_tuple) || timer.async_wait(use_tuple));
+      timer.expires_at(deadline);
+    }
     auto stopped = co_await (manager_->stop() || timer.async_wait(use_tuple));
     if (stopped.index() == 1) telemetry::log_warn("scrape loops did not stop before the deadline");
     bool complete = true;
@@ -231,6 +271,10 @@ class Daemon {
   SystemClock clock_;
   std::unique_ptr<sinks::Fanout> fanout_;
   std::unique_ptr<scrape::ScrapeManager> manager_;
+  std::unique_ptr<discovery::KubernetesDiscovery> kube_;
+  asio::cancellation_signal stop_kube_;
+  asio::steady_timer kube_done_{io_, asio::steady_timer::time_point::max()};
+  bool kube_stopped_ = false;
   http::Server admin_;
   asio::signal_set signals_;
   bool ready_ = false;

@@ -212,16 +212,20 @@ asio::awaitable<boost::system::result<Response, ExchangeError>> exchange(
 
 }  // namespace
 
-asio::awaitable<FetchResult> Client::fetch(Request request) {
-  const SteadyTime deadline = std::chrono::steady_clock::now() + request.timeout;
-
+static bhttp::request<bhttp::string_body> to_beast(Request& request, const Endpoint& endpoint) {
   bhttp::request<bhttp::string_body> req{request.method, request.target, 11};
-  req.set(bhttp::field::host, endpoint_.authority());
+  req.set(bhttp::field::host, endpoint.authority());
   req.set(bhttp::field::user_agent, "pprofd");
   for (const auto& [name, value] : request.headers) req.set(name, value);
   req.body() = std::move(request.body);
   req.keep_alive(true);
   req.prepare_payload();
+  return req;
+}
+
+asio::awaitable<FetchResult> Client::fetch(Request request) {
+  const SteadyTime deadline = std::chrono::steady_clock::now() + request.timeout;
+  const auto req = to_beast(request, endpoint_);
 
   for (int attempt = 0;; ++attempt) {
     ConnectionPtr conn;
@@ -255,6 +259,64 @@ asio::awaitable<FetchResult> Client::fetch(Request request) {
   }
 }
 
+namespace {
+
+template <class Stream>
+asio::awaitable<boost::system::result<Response, ExchangeError>> exchange_streaming(
+    Stream& stream, beast::tcp_stream& tcp, beast::flat_buffer& buffer,
+    const bhttp::request<bhttp::string_body>& req, std::uint64_t error_body_limit,
+    SteadyTime deadline, const Client::DataHandler& on_data) {
+  tcp.expires_at(deadline);
+  auto [wec, written] = co_await bhttp::async_write(stream, req, use_tuple);
+  if (wec) co_return ExchangeError{wec, false, "write request"};
+
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(boost::none);
+  auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+  if (hec) co_return ExchangeError{hec, hn > 0, "read response header"};
+  Response out;
+  out.status = parser.get().result_int();
+  out.headers = parser.get().base();
+  const bool ok = out.status >= 200 && out.status < 300;
+  if (!ok) parser.body_limit(error_body_limit);
+  while (!parser.is_done()) {
+    auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, use_tuple);
+    auto& body = parser.get().body();
+    if (ok && !body.empty()) {
+      out.wire_bytes += body.size();
+      const bool more = on_data(body);
+      body.clear();
+      if (!more) break;
+    }
+    // A stream that ends (EOF, server timeout) ends the exchange normally once data has flowed.
+    if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+        ec == asio::error::eof)
+      break;
+    if (ec) co_return ExchangeError{ec, true, "read response body"};
+  }
+  if (!ok) out.body = std::move(parser.get().body());
+  co_return out;
+}
+
+}  // namespace
+
+asio::awaitable<FetchResult> Client::stream(Request request, DataHandler on_data) {
+  const SteadyTime deadline = std::chrono::steady_clock::now() + request.timeout;
+  const auto req = to_beast(request, endpoint_);
+
+  auto connected = co_await connect(deadline);
+  if (!connected) co_return connected.error();
+  ConnectionPtr conn = std::move(*connected);
+  auto result = co_await std::visit(
+      [&](auto& s) {
+        return exchange_streaming(s, conn->tcp(), conn->buffer, req, request.body_limit, deadline,
+                                  on_data);
+      },
+      conn->stream);
+  if (!result) co_return classify(result.error().ec, result.error().during);
+  co_return std::move(*result);
+}
+
 Result<std::shared_ptr<asio::ssl::context>> make_client_tls_context(const TlsSettings& s) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   boost::system::error_code ec;
@@ -265,13 +327,20 @@ Result<std::shared_ptr<asio::ssl::context>> make_client_tls_context(const TlsSet
     ctx->set_verify_mode(asio::ssl::verify_none);
   } else {
     ctx->set_verify_mode(asio::ssl::verify_peer);
-    if (s.ca_file.empty())
+    if (!s.ca_data.empty())
+      ctx->add_certificate_authority(asio::buffer(s.ca_data), ec);
+    else if (s.ca_file.empty())
       ctx->set_default_verify_paths(ec);
     else
       ctx->load_verify_file(s.ca_file, ec);
-    if (ec) return make_error("loading CA file \"" + s.ca_file + "\": " + ec.message());
+    if (ec) return make_error("loading CA \"" + s.ca_file + "\": " + ec.message());
   }
-  if (!s.cert_file.empty() || !s.key_file.empty()) {
+  if (!s.cert_data.empty() || !s.key_data.empty()) {
+    ctx->use_certificate_chain(asio::buffer(s.cert_data), ec);
+    if (ec) return make_error("loading client certificate data: " + ec.message());
+    ctx->use_private_key(asio::buffer(s.key_data), asio::ssl::context::pem, ec);
+    if (ec) return make_error("loading client key data: " + ec.message());
+  } else if (!s.cert_file.empty() || !s.key_file.empty()) {
     ctx->use_certificate_chain_file(s.cert_file, ec);
     if (ec) return make_error("loading certificate \"" + s.cert_file + "\": " + ec.message());
     ctx->use_private_key_file(s.key_file, asio::ssl::context::pem, ec);

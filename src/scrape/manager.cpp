@@ -266,8 +266,10 @@ class Loop : public std::enable_shared_from_this<Loop> {
       profile->duration_nanos = summary->duration_nanos;
       profile->sample_count = static_cast<std::int64_t>(summary->sample_count);
       profile->gzipped = pprof::gzip(delta->profile);
+      profile->raw_size = delta->profile.size();
     } else {
       profile->gzipped = std::move(validated->gzipped);
+      profile->raw_size = validated->raw.size();
     }
     if (profile->time_nanos == 0) profile->time_nanos = unix_nanos(shared_->clock.now());
 

@@ -52,7 +52,8 @@ nlohmann::json labels_json(const model::Labels& labels) {
 
 }  // namespace
 
-std::string targets_json(const std::vector<scrape::TargetStatus>& targets) {
+std::string targets_json(const std::vector<scrape::TargetStatus>& targets,
+                         const std::vector<discovery::DroppedCandidate>& dropped) {
   nlohmann::json active = nlohmann::json::array();
   for (const auto& target : targets) {
     nlohmann::json profiles = nlohmann::json::array();
@@ -74,14 +75,18 @@ std::string targets_json(const std::vector<scrape::TargetStatus>& targets) {
                       {"labels", labels_json(target.labels)},
                       {"profiles", std::move(profiles)}});
   }
+  nlohmann::json dropped_json = nlohmann::json::array();
+  for (const auto& d : dropped)
+    dropped_json.push_back({{"pod", d.pod}, {"reason", d.reason}, {"detail", d.detail}});
   nlohmann::json doc{
       {"status", "success"},
       {"data",
-       {{"activeTargets", std::move(active)}, {"droppedTargets", nlohmann::json::array()}}}};
+       {{"activeTargets", std::move(active)}, {"droppedTargets", std::move(dropped_json)}}}};
   return doc.dump();
 }
 
-std::string targets_html(const std::vector<scrape::TargetStatus>& targets) {
+std::string targets_html(const std::vector<scrape::TargetStatus>& targets,
+                         const std::vector<discovery::DroppedCandidate>& dropped) {
   std::string out =
       "<!doctype html><html><head><meta charset=\"utf-8\"><title>pprofd targets</title>"
       "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
@@ -103,6 +108,12 @@ std::string targets_html(const std::vector<scrape::TargetStatus>& targets) {
              html_escape(loop.last_error) + "</td></tr>";
     }
   }
+  out += "</table><h2>Dropped</h2><p>" + std::to_string(dropped.size()) +
+         " pods (or ports) asked to be scraped but cannot be</p>";
+  out += "<table><tr><th>pod</th><th>reason</th><th>detail</th></tr>";
+  for (const auto& d : dropped)
+    out += "<tr><td>" + html_escape(d.pod) + "</td><td>" + html_escape(d.reason) + "</td><td>" +
+           html_escape(d.detail) + "</td></tr>";
   out += "</table></body></html>\n";
   return out;
 }
@@ -130,10 +141,11 @@ http::Handler make_admin_handler(AdminViews views) {
       return http::make_response(req, ready ? 200 : 503, text, ready ? "ready\n" : "not ready\n");
     }
     if (path == "/api/v1/targets")
-      return http::make_response(req, 200, "application/json", targets_json(views.targets()));
+      return http::make_response(req, 200, "application/json",
+                                 targets_json(views.targets(), views.dropped()));
     if (path == "/targets" || path == "/")
       return http::make_response(req, 200, "text/html; charset=utf-8",
-                                 targets_html(views.targets()));
+                                 targets_html(views.targets(), views.dropped()));
     return http::make_response(req, 404, text, "not found\n");
   };
 }

@@ -1,13 +1,17 @@
 #include "pprofd/sinks/sink.hpp"
 
+#include "pprofd/http/client.hpp"
 #include "pprofd/sinks/file_sink.hpp"
+#include "pprofd/sinks/remote_sink.hpp"
+
+#include "pprofd/telemetry/log.hpp"
 
 #include <filesystem>
 #include <system_error>
 
 namespace pprofd::sinks {
 
-Result<SinkPtr> make_sink(const config::SinkConfig& config, boost::asio::any_io_executor,
+Result<SinkPtr> make_sink(const config::SinkConfig& config, boost::asio::any_io_executor io,
                           telemetry::Metrics& metrics, const Clock& clock) {
   switch (config.type) {
     case config::SinkType::file: {
@@ -20,10 +24,15 @@ Result<SinkPtr> make_sink(const config::SinkConfig& config, boost::asio::any_io_
     }
     case config::SinkType::pyroscope:
     case config::SinkType::pyroscope_ingest:
-    case config::SinkType::profefe:
-      break;
+    case config::SinkType::profefe: {
+      auto tls = http::make_client_tls_context(http::tls_settings(config.tls));
+      if (!tls) return make_error("sink " + config.name + ": tls: " + tls.error().message);
+      if (config.tls.insecure_skip_verify)
+        telemetry::log_warn("TLS certificate verification is disabled", {{"sink", config.name}});
+      return SinkPtr(std::make_shared<RemoteSink>(config, io, metrics, clock, std::move(*tls)));
+    }
   }
-  return make_error("sink " + config.name + ": this sink type is not available in this build yet");
+  return make_error("sink " + config.name + ": unknown sink type");
 }
 
 }  // namespace pprofd::sinks

@@ -75,6 +75,7 @@ class Processes:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True, cwd=self.log_dir)
         proc.log_path = self.log_dir / f"{name}.log"
+        proc.log_file = log
         self.children.append(proc)
         return proc
 
@@ -89,6 +90,7 @@ class Processes:
                 except ProcessLookupError:
                     pass
                 proc.wait(timeout=10)
+            proc.log_file.close()
 
 
 _demo_app = None

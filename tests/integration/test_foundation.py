@@ -224,8 +224,10 @@ sinks:
         # Nothing from a bad target reached the sink; the good one kept flowing.
         services = {s["labels"]["service_name"] for _, s in h.stored_profiles(out)}
         self.assertEqual(services, {"good"})
-        # A 200 MB answer never sits in memory: peak RSS stays far below it.
-        self.assertLess(h.rss_peak_kib(pprofd.pid), 120 * 1024)
+        # A 200 MB answer never sits in memory: peak RSS stays far below it. (Under ASan, shadow
+        # memory and the allocator's quarantine make RSS meaningless, so only there it is skipped.)
+        if not os.environ.get("PPROFD_SANITIZED"):
+            self.assertLess(h.rss_peak_kib(pprofd.pid), 120 * 1024)
         code, _ = h.stop(pprofd, 15)
         self.assertEqual(code, 0)
 

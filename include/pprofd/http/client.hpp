@@ -15,6 +15,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -85,6 +86,13 @@ class Client {
 
   boost::asio::awaitable<FetchResult> fetch(Request request);
 
+  // Like fetch(), for long responses consumed as they arrive (a Kubernetes watch): on_data gets
+  // each piece of the body in order; returning false stops reading. The returned Response holds
+  // status and headers, and the body only when the status is not 2xx. Request::timeout bounds
+  // the whole exchange; body_limit applies to a non-2xx body only. The connection is not reused.
+  using DataHandler = std::function<bool(std::string_view)>;
+  boost::asio::awaitable<FetchResult> stream(Request request, DataHandler on_data);
+
   const Endpoint& endpoint() const { return endpoint_; }
   std::size_t idle_connections() const { return idle_.size(); }
   std::uint64_t connections_opened() const { return connections_opened_; }
@@ -110,7 +118,22 @@ struct TlsSettings {
   std::string cert_file;
   std::string key_file;
   bool insecure_skip_verify = false;
+  // PEM text instead of files (kubeconfig's *-data fields); wins over the file when set.
+  std::string ca_data;
+  std::string cert_data;
+  std::string key_data;
 };
 Result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls_context(const TlsSettings& s);
+
+// From any config struct with the usual file fields (scrape.tls, sinks[].tls).
+template <class TlsConfig>
+TlsSettings tls_settings(const TlsConfig& c) {
+  TlsSettings s;
+  s.ca_file = c.ca_file;
+  s.cert_file = c.cert_file;
+  s.key_file = c.key_file;
+  s.insecure_skip_verify = c.insecure_skip_verify;
+  return s;
+}
 
 }  // namespace pprofd::http

@@ -14,9 +14,10 @@ namespace pprofd::model {
 
 struct Profile {
   ProfileKind kind = ProfileKind::process_cpu;
-  Labels labels;           // every forwarded label, __name__ (and __delta__ where set) included
-  std::string target_url;  // where it was pulled from
-  std::string gzipped;     // gzip-compressed pprof protobuf
+  Labels labels;               // every forwarded label, __name__ (and __delta__ where set) included
+  std::string target_url;      // where it was pulled from
+  std::string gzipped;         // gzip-compressed pprof protobuf
+  std::uint64_t raw_size = 0;  // bytes once decompressed (what backends count against limits)
   std::int64_t time_nanos = 0;
   std::int64_t duration_nanos = 0;
   std::int64_t sample_count = 0;

@@ -27,6 +27,7 @@ T run(asio::io_context& io, asio::awaitable<T> task) {
   asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T value) {
     error = e;
     result = std::move(value);
+    io.stop();  // servers keep the loop busy forever; the task is what we wait for
   });
   io.run_for(20s);
   io.restart();

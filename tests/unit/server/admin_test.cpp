@@ -19,7 +19,8 @@ struct Fixture {
   std::vector<scrape::TargetStatus> targets;
   http::Handler handler = server::make_admin_handler(
       {[] { return std::string("pprofd_up 1\n"); }, [this] { return ready; },
-       [this] { return targets; }, [this] { ++reloads; }});
+       [this] { return targets; }, [this] { ++reloads; }, [this] { return dropped; }});
+  std::vector<discovery::DroppedCandidate> dropped;
 };
 
 }  // namespace
@@ -67,7 +68,15 @@ TEST_CASE("targets as JSON and escaped HTML") {
   CHECK(active[0]["profiles"][0]["lastError"] == "HTTP 500");
   CHECK(active[0]["profiles"][0]["lastScrape"].is_null());
 
+  f.dropped.push_back(
+      {"shop/cart-1", "invalid_port", "pyroscope.io/port=\"abc\" is not a port number"});
+  json = nlohmann::json::parse(f.handler(request(bhttp::verb::get, "/api/v1/targets")).body());
+  REQUIRE(json["data"]["droppedTargets"].size() == 1);
+  CHECK(json["data"]["droppedTargets"][0]["reason"] == "invalid_port");
+  CHECK(json["data"]["droppedTargets"][0]["pod"] == "shop/cart-1");
+
   const auto html = f.handler(request(bhttp::verb::get, "/targets")).body();
+  CHECK(html.find("invalid_port") != std::string::npos);
   CHECK(html.find("&lt;svc&gt;") != std::string::npos);
   CHECK(html.find("<svc>") == std::string::npos);
 }

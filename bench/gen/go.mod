@@ -1,0 +1,3 @@
+module pprofd.dev/bench/gen
+
+go 1.19
