@@ -10,11 +10,14 @@ packages=(
   libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev prometheus-cpp-dev libspdlog-dev libyaml-cpp-dev catch2
   clang-format openssl procps
-  # Real Kubernetes clients check that tests/support/fake_apiserver.py speaks the real protocol.
-  kubernetes-client python3-kubernetes
+  # A real Kubernetes client library checks that tests/support/fake_apiserver.py speaks the real
+  # protocol; python3-yaml reads the deployment manifests in tests.
+  python3-kubernetes python3-yaml
 )
 # Go builds the demo and test target programs only; any Go already on PATH is fine.
 command -v go >/dev/null 2>&1 || packages+=(golang-go)
+# kubectl, for the fake API server's self-test; some images ship their own, which conflicts.
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 # Tests scrape our /metrics with a real Prometheus and check the exposition with promtool.
 [ "${PPROFD_SKIP_PROMETHEUS:-0}" = 1 ] || packages+=(prometheus)
 
