@@ -67,9 +67,12 @@ sinks: []
         time.sleep(args.minutes * 60)
         steady = requests(api) / args.minutes
 
-        api.reset_stats()
+        # Expire pprofd's resourceVersion: the history moves on and is compacted while it is cut off.
+        api.down()
+        api.create_pod({"name": "late", "namespace": "ns-0", "phase": "Running"})
         api.compact()
-        api.drop_watches()
+        api.reset_stats()
+        api.up()
         h.wait_until(lambda: h.metric_sum(h.metrics_text(pprofd), "pprofd_kubernetes_relists_total",
                                           reason="expired") >= 1, 60, what="relist")
         time.sleep(5)

@@ -78,6 +78,11 @@ const YAML::Node find_named(const YAML::Node& list, const std::string& name, con
   return YAML::Node(YAML::NodeType::Undefined);
 }
 
+RequestFailure failure_of(const http::Failure& failure) {
+  return failure.kind == http::FailureKind::connect ? RequestFailure::unreachable
+                                                    : RequestFailure::other;
+}
+
 RequestFailure failure_of_status(unsigned status) {
   if (status == 410) return RequestFailure::gone;
   if (status == 401) return RequestFailure::unauthorized;
@@ -445,7 +450,7 @@ asio::awaitable<void> PodInformer::run_scope(Scope& scope) {
       if (result.error().kind == http::FailureKind::cancelled) break;
       // Reaching our own backstop deadline mid-stream is a normal end, like the server's timeout.
       if (!(result.error().kind == http::FailureKind::timeout && events > 0)) {
-        failure = RequestFailure::other;
+        failure = failure_of(result.error());
         telemetry::log_warn("pod watch failed",
                             {{"path", scope.path}, {"error", result.error().message}});
       }

@@ -62,14 +62,16 @@ ReflectorAction Reflector::watch() {
   return a;
 }
 
-ReflectorAction Reflector::back_off(ReflectorAction::Kind then) {
+ReflectorAction Reflector::back_off(ReflectorAction::Kind then, RequestFailure why) {
   backoff_ = backoff_.count() == 0 ? reflector_initial_backoff
                                    : std::min(backoff_ * 2, reflector_max_backoff);
   const auto jittered = backoff_ + std::chrono::duration_cast<Duration>(backoff_ * uniform01_());
+  const auto cap = why == RequestFailure::unreachable ? reflector_max_unreachable_backoff
+                                                      : reflector_max_backoff;
   after_wait_ = then;
   ReflectorAction a;
   a.kind = ReflectorAction::Kind::wait;
-  a.delay = std::min(jittered, reflector_max_backoff);
+  a.delay = std::min(jittered, cap);
   return a;
 }
 
@@ -97,7 +99,7 @@ ReflectorAction Reflector::on_list_failed(RequestFailure failure) {
     return list_from_start();
   }
   ++counters_.relists_error;
-  return back_off(ReflectorAction::Kind::list);
+  return back_off(ReflectorAction::Kind::list, failure);
 }
 
 void Reflector::on_watch_event(WatchEvent event) {
@@ -130,10 +132,10 @@ ReflectorAction Reflector::on_watch_ended(std::optional<RequestFailure> failure,
     ++counters_.relists_expired;
     return list_from_start();
   }
-  if (failure) return back_off(ReflectorAction::Kind::watch);
+  if (failure) return back_off(ReflectorAction::Kind::watch, *failure);
   // A stream that ends at once with nothing in it is a broken server or proxy, not a timeout.
   if (lasted < std::chrono::seconds(1) && events == 0)
-    return back_off(ReflectorAction::Kind::watch);
+    return back_off(ReflectorAction::Kind::watch, RequestFailure::other);
   backoff_ = Duration{0};
   return watch();
 }

@@ -122,10 +122,10 @@ def write_config(directory, text):
     return path
 
 
-def start_pprofd(procs, config_path, name="pprofd", extra_args=()):
+def start_pprofd(procs, config_path, name="pprofd", extra_args=(), env=None):
     port = free_port()
     proc = procs.start(name, [PPROFD_BIN, "run", f"--config.file={config_path}",
-                              f"--web.listen-address=127.0.0.1:{port}", *extra_args])
+                              f"--web.listen-address=127.0.0.1:{port}", *extra_args], env=env)
     proc.metrics_url = f"http://127.0.0.1:{port}/metrics"
     proc.base_url = f"http://127.0.0.1:{port}"
     wait_until(lambda: http_get(proc.base_url + "/readyz")[0] == 200 or proc.poll() is not None, 20,
@@ -173,3 +173,31 @@ def rss_peak_kib(pid):
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
+
+
+def make_certs(directory):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+    Returns a dict of PEM paths: ca, server_cert, server_key, client_cert, client_key, and
+    other_ca (a CA that signed nothing here, for negative tests)."""
+    d = pathlib.Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    for ca in ("ca", "other_ca"):
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", str(d / f"{ca}.key"), "-out", str(d / f"{ca}.pem"), "-days", "2",
+            "-subj", f"/CN=pprofd test {ca}")
+    ext = d / "server.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for who, extfile in (("server", ext), ("client", None)):
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", str(d / f"{who}.key"), "-out", str(d / f"{who}.csr"), "-subj", f"/CN=pprofd test {who}")
+        sign = ["x509", "-req", "-in", str(d / f"{who}.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
+                "-CAcreateserial", "-out", str(d / f"{who}.pem"), "-days", "2"]
+        if extfile:
+            sign += ["-extfile", str(extfile)]
+        run(*sign)
+    return {"ca": d / "ca.pem", "other_ca": d / "other_ca.pem", "server_cert": d / "server.pem",
+            "server_key": d / "server.key", "client_cert": d / "client.pem", "client_key": d / "client.key"}

@@ -560,8 +560,17 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(status, self.error_body(endpoint, status, message))
 
     def accept(self, endpoint, lines, stalled):
-        if stalled:
-            for line in lines:
+        # Who sent it: the tenant header and the credential's kind and user (never the secret).
+        auth = self.headers.get("Authorization", "")
+        sender = {"tenant": self.headers.get("X-Scope-OrgID", ""), "auth": auth.split(" ")[0]}
+        if auth.startswith("Basic "):
+            import base64
+            sender["user"] = base64.b64decode(auth[6:]).decode(errors="replace").split(":")[0]
+            sender["password_ok"] = base64.b64decode(auth[6:]).decode(errors="replace").split(":", 1)[-1] == \
+                self.server.expected_password if self.server.expected_password else None
+        for line in lines:
+            line.update(sender)
+            if stalled:
                 line["stalled"] = True
         self.server.state.write(lines)
         self.server.state.count(endpoint, "accepted", profiles=len(lines))
@@ -707,11 +716,24 @@ def main(argv=None):
     parser.add_argument("--append", action="store_true",
                         help="append to --record instead of truncating it (for restarts)")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", help="the certificate's key (PEM)")
+    parser.add_argument("--tls-client-ca", help="require client certificates signed by this CA (mTLS)")
+    parser.add_argument("--expect-password", help="record whether Basic auth carried this password")
     args = parser.parse_args(argv)
 
     server = Server(("127.0.0.1", args.port), Handler)
     server.state = State(args.record, args.append)
     server.verbose = args.verbose
+    server.expected_password = args.expect_password
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(args.tls_client_ca)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
 
     def on_term(signum, frame):
         del signum, frame

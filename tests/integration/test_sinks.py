@@ -24,16 +24,19 @@ RECEIVER = pathlib.Path(__file__).with_name("receiver.py")
 
 
 class Receiver:
-    def __init__(self, procs, tmp, name, port=None):
-        self.procs, self.name = procs, name
+    def __init__(self, procs, tmp, name, port=None, extra_args=()):
+        self.procs, self.name, self.extra_args = procs, name, list(extra_args)
         self.port = port or h.free_port()
         self.record = pathlib.Path(tmp) / f"{name}.jsonl"
         self.start()
 
     def start(self):
         self.proc = self.procs.start(self.name, [sys.executable, str(RECEIVER), "--port", str(self.port),
-                                                 "--record", str(self.record), "--append"])
-        h.wait_until(lambda: h.http_get(f"{self.url}/stats")[0] == 200, 15, what=f"receiver {self.name}")
+                                                 "--record", str(self.record), "--append", *self.extra_args])
+        if "--tls-cert" in self.extra_args:
+            h.wait_until(lambda: "listening" in self.procs.log_of(self.proc), 15, what=f"receiver {self.name}")
+        else:
+            h.wait_until(lambda: h.http_get(f"{self.url}/stats")[0] == 200, 15, what=f"receiver {self.name}")
 
     def kill(self):
         os.killpg(self.proc.pid, signal.SIGKILL)
@@ -205,6 +208,43 @@ class FaultsTest(Base):
         self.assertEqual(h.metric_sum(metrics, "pprofd_sink_dropped_profiles_total", sink="ingest",
                                       reason="rejected"), 3)
         self.assertEqual(h.metric_sum(metrics, "pprofd_sink_dropped_profiles_total", sink="pyro"), 0)
+
+
+class TlsTest(Base):
+    def test_mtls_with_basic_auth_and_tenant_delivers_and_a_wrong_ca_delivers_nothing(self):
+        app = h.start_demo_app(self.procs, "app")
+        certs = h.make_certs(self.tmp / "certs")
+        password = self.tmp / "password"
+        password.write_text("s3cret-pw\n")
+        tls_args = ["--tls-cert", str(certs["server_cert"]), "--tls-key", str(certs["server_key"]),
+                    "--tls-client-ca", str(certs["ca"]), "--expect-password", "s3cret-pw"]
+        good = Receiver(self.procs, self.tmp, "good", extra_args=tls_args)
+        bad = Receiver(self.procs, self.tmp, "bad", extra_args=tls_args)
+        out = self.tmp / "profiles"
+        tls = f'{{ca_file: "{certs["ca"]}", cert_file: "{certs["client_cert"]}", key_file: "{certs["client_key"]}"}}'
+        wrong = f'{{ca_file: "{certs["other_ca"]}", cert_file: "{certs["client_cert"]}", key_file: "{certs["client_key"]}"}}'
+        sinks = (f'  - {{name: good, type: pyroscope, url: "https://127.0.0.1:{good.port}", tenant_id: team-a, '
+                 f'basic_auth: {{username: alice, password_file: "{password}"}}, tls: {tls}}}\n'
+                 f'  - {{name: bad, type: pyroscope, url: "https://127.0.0.1:{bad.port}", tls: {wrong}}}\n')
+        pprofd = h.start_pprofd(self.procs, h.write_config(self.tmp, config_text(app, out, sinks)))
+        try:
+            h.wait_until(lambda: len(good.accepted()) >= 3, 30, interval=0.5, what="deliveries over mTLS")
+            metrics = h.metrics_text(pprofd)
+            code, _ = h.stop(pprofd, 20)
+        except AssertionError:
+            self.dump_logs()
+            raise
+        self.assertEqual(code, 0)
+        for row in good.accepted():
+            self.assertEqual(row["tenant"], "team-a")
+            self.assertEqual(row["auth"], "Basic")
+            self.assertEqual(row["user"], "alice")
+            self.assertTrue(row["password_ok"])
+        # A server whose certificate the configured CA did not sign gets nothing, and says so.
+        self.assertEqual(bad.accepted(), [])
+        self.assertGreater(h.metric_sum(metrics, "pprofd_sink_retries_total", sink="bad"), 0)
+        self.assertEqual(h.metric_sum(metrics, "pprofd_sink_sent_profiles_total", sink="bad"), 0)
+        self.assertNotIn("s3cret-pw", self.procs.log_of(pprofd))
 
 
 if __name__ == "__main__":

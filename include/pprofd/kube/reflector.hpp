@@ -57,7 +57,9 @@ enum class RequestFailure {
   gone,          // HTTP 410 / Expired / Gone
   unauthorized,  // 401: the token may have rotated
   throttled,     // 429
-  other,         // connection errors, timeouts, 5xx, malformed answers
+  unreachable,   // connection refused or reset: nothing answers (probing it costs the server
+                 // nothing)
+  other,         // timeouts, 5xx, malformed answers
 };
 
 struct ReflectorAction {
@@ -101,7 +103,7 @@ class Reflector {
  private:
   ReflectorAction list_from_start();
   ReflectorAction watch();
-  ReflectorAction back_off(ReflectorAction::Kind then);
+  ReflectorAction back_off(ReflectorAction::Kind then, RequestFailure why);
 
   std::function<double()> uniform01_;
   PodStore store_;
@@ -116,7 +118,10 @@ class Reflector {
 };
 
 // The reflector's backoff: 0.8 s doubling to 30 s; each wait is drawn from [d, 2d) capped at 30 s.
+// While the server is unreachable the wait is capped at 3 s instead, so targets resync within
+// seconds of an outage ending; a server that answers with errors gets the full backoff.
 inline constexpr Duration reflector_initial_backoff = std::chrono::milliseconds(800);
 inline constexpr Duration reflector_max_backoff = std::chrono::seconds(30);
+inline constexpr Duration reflector_max_unreachable_backoff = std::chrono::seconds(3);
 
 }  // namespace pprofd::kube

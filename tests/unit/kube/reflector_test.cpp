@@ -123,6 +123,21 @@ TEST_CASE("other failures back off with growing jittered delays and keep the sto
   CHECK(r.on_watch_ended(RequestFailure::other, 10ms, 0).delay == 1200ms);
 }
 
+TEST_CASE("an unreachable server is probed at most every 3 s; an erroring one backs off to 30 s") {
+  Reflector r([] { return 0.99; });
+  r.start();
+  r.on_list_page({{}, "10", ""});
+  pprofd::Duration longest{0};
+  for (int i = 0; i < 10; ++i) {
+    auto a = r.on_watch_ended(RequestFailure::unreachable, 10ms, 0);
+    REQUIRE(a.kind == Kind::wait);
+    longest = std::max(longest, a.delay);
+    r.on_wait_done();
+  }
+  CHECK(longest == 3s);
+  CHECK(r.on_watch_ended(RequestFailure::other, 10ms, 0).delay == 30s);
+}
+
 TEST_CASE("an instant empty watch end counts as an error; a failed first list retries the list") {
   auto r = make();
   auto a = r.start();
