@@ -141,6 +141,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
  private:
   asio::awaitable<void> run() {
     auto self = shared_from_this();
+    co_await asio::this_coro::throw_if_cancelled(false);  // stop is seen as error codes
     const Settings& s = *settings_;
     asio::system_timer timer(shared_->io);
     WallTime scheduled =

@@ -131,8 +131,14 @@ void RemoteSink::append(model::ProfilePtr profile) {
   }
   if (dropped) {
     count_dropped("queue_full", dropped);
-    telemetry::log_warn("sink queue full: dropped the oldest profiles",
-                        {{"sink", config_.name}, {"dropped", std::to_string(dropped)}});
+    // Once per 10 s at most: a dead backend would otherwise log once per scrape.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_queue_full_log_ > std::chrono::seconds(10)) {
+      last_queue_full_log_ = now;
+      telemetry::log_warn(
+          "sink queue full: dropping the oldest profiles (see pprofd_sink_dropped_profiles_total)",
+          {{"sink", config_.name}});
+    }
   }
   update_queue_gauge();
   wake_.cancel_one();
@@ -172,6 +178,9 @@ std::optional<EncodedRequest> RemoteSink::encode(const std::vector<model::Profil
 
 asio::awaitable<void> RemoteSink::sender() {
   auto self = shared_from_this();
+  // Cancellation (the shutdown deadline) must surface as error codes, so the batch in hand is
+  // counted as dropped instead of vanishing with an exception.
+  co_await asio::this_coro::throw_if_cancelled(false);
   while (true) {
     if (queue_.empty()) {
       if (stopping_) break;

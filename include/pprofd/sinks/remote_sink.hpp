@@ -60,7 +60,9 @@ class RemoteSink final : public Sink, public std::enable_shared_from_this<Remote
 
   std::deque<model::ProfilePtr> queue_;
   std::uint64_t queued_bytes_ = 0;
-  std::size_t shutdown_drops_ = 0;  // batches abandoned mid-delivery at the deadline
+  std::size_t shutdown_drops_ = 0;
+  std::chrono::steady_clock::time_point
+      last_queue_full_log_{};  // batches abandoned mid-delivery at the deadline
   std::size_t running_senders_ = 0;
   bool stopping_ = false;
   boost::asio::steady_timer wake_;      // senders sleep here while the queue is empty
