@@ -79,6 +79,7 @@ boost::system::result<scrape::Settings, config::ConfigError> scrape_settings(
   auto tls = http::make_client_tls_context(http::tls_settings(c.scrape.tls));
   if (!tls) return config::ConfigError{"scrape.tls", tls.error().message};
   s.tls = *tls;
+  s.tls_config = c.scrape.tls;
   s.tls_server_name = c.scrape.tls.server_name;
   s.bearer_token_file = c.scrape.bearer_token_file;
   s.seed = instance_seed();
@@ -186,17 +187,20 @@ class Daemon {
     telemetry::log_info("targets synced", {{"loops", std::to_string(manager_->loop_count())}});
 
     while (true) {
-      auto [ec, signal] = co_await signals_.async_wait(use_tuple);
-      if (reload_wanted_ || (!ec && signal == SIGHUP)) {
-        reload_wanted_ = false;
+      // A reload asked for while the previous one ran is done before waiting again.
+      if (std::exchange(reload_wanted_, false)) {
         co_await reload();
         continue;
       }
-      if (!ec) {
-        telemetry::log_info("shutting down",
-                            {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
-        break;
+      auto [ec, signal] = co_await signals_.async_wait(use_tuple);
+      if (ec) continue;  // cancelled by POST /-/reload: reload_wanted_ is set
+      if (signal == SIGHUP) {
+        reload_wanted_ = true;
+        continue;
       }
+      // SIGTERM/SIGINT win over any pending reload.
+      telemetry::log_info("shutting down", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      break;
     }
     co_await shutdown();
   }
@@ -360,15 +364,19 @@ int run(const Options& options) {
     return 2;
   }
   config::Config config = std::move(*loaded.config);
-  if (!options.listen_address.empty()) config.server.listen_address = options.listen_address;
+  if (!options.listen_address.empty()) {
+    std::string why;
+    if (!config::parse_host_port(options.listen_address, &why, /*allow_port_zero=*/true)) {
+      std::cerr << "pprofd: --web.listen-address: " << why << "\n";
+      return 2;
+    }
+    config.server.listen_address = options.listen_address;
+  }
   auto settings = scrape_settings(config);
   if (!settings) {
     print_config_errors({settings.error()});
     return 2;
   }
-  if (config.kubernetes.enabled)
-    telemetry::log_warn(
-        "discovery.kubernetes is not available in this build yet; using static targets only");
 
   std::signal(SIGPIPE, SIG_IGN);
   Daemon daemon(options, std::move(config));

@@ -39,14 +39,17 @@ KubernetesDiscovery::KubernetesDiscovery(asio::any_io_executor io, const config:
       metrics_(metrics),
       sync_(std::move(sync)),
       changed_(io, asio::steady_timer::time_point::max()),
-      informer_(io, std::move(api), informer_options(config.kubernetes), metrics,
-                [this] { changed_.cancel(); }) {}
+      informer_(io, std::move(api), informer_options(config.kubernetes), metrics, [this] {
+        dirty_ = true;
+        changed_.cancel();
+      }) {}
 
 KubernetesDiscovery::~KubernetesDiscovery() = default;
 
 void KubernetesDiscovery::update_config(const config::Config& config) {
   config_ = config;
   recompute_all_ = true;
+  dirty_ = true;
   changed_.cancel();
 }
 
@@ -115,16 +118,22 @@ asio::awaitable<void> KubernetesDiscovery::run() {
                    informer_stopped.cancel();
                  }));
   asio::steady_timer window(io_);
-  while (true) {
-    changed_.expires_at(asio::steady_timer::time_point::max());
-    co_await changed_.async_wait(use_tuple);
-    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
-      break;
+  auto cancelled = [&]() -> asio::awaitable<bool> {
+    co_return (co_await asio::this_coro::cancellation_state).cancelled() !=
+        asio::cancellation_type::none;
+  };
+  while (!co_await cancelled()) {
+    // A change that arrived while the previous sync was running is not lost: dirty_ remembers it.
+    if (!dirty_) {
+      changed_.expires_at(asio::steady_timer::time_point::max());
+      co_await changed_.async_wait(use_tuple);
+      if (co_await cancelled()) break;
+    }
     // Let the burst finish: everything that changes within the window goes out in one sync.
     window.expires_after(coalesce_window);
     co_await window.async_wait(use_tuple);
-    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
-      break;
+    if (co_await cancelled()) break;
+    dirty_ = false;
     co_await sync_changes();
     if (informer_.synced() && !first_sync_done_) {
       first_sync_done_ = true;

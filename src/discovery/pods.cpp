@@ -1,5 +1,7 @@
 #include "pprofd/discovery/pods.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -401,6 +403,11 @@ std::optional<Failure> not_scrapable(const kube::Pod& pod) {
   if (pod.deleting) return Failure{"deleting", "metadata.deletionTimestamp is set"};
   if (pod.phase != "Running") return Failure{"not_running", "phase is \"" + pod.phase + "\""};
   if (pod.pod_ip.empty()) return Failure{"no_pod_ip", "status.podIP is empty"};
+  // The scrape host is always the pod IP: anything but an IP literal would be resolved by name.
+  in6_addr scratch{};
+  if (inet_pton(AF_INET, pod.pod_ip.c_str(), &scratch) != 1 &&
+      inet_pton(AF_INET6, pod.pod_ip.c_str(), &scratch) != 1)
+    return Failure{"no_pod_ip", "status.podIP \"" + pod.pod_ip + "\" is not an IP address"};
   return std::nullopt;
 }
 

@@ -137,27 +137,48 @@ Client::~Client() = default;
 
 asio::awaitable<boost::system::result<Client::ConnectionPtr, Failure>> Client::connect(
     SteadyTime deadline) {
-  using namespace asio::experimental::awaitable_operators;
   std::vector<tcp::endpoint> addresses;
   if (is_ip_literal(endpoint_.host)) {
     addresses.emplace_back(asio::ip::make_address(endpoint_.host), endpoint_.port);
   } else {
-    tcp::resolver resolver(executor_);
-    asio::steady_timer timer(executor_, deadline);
-    auto outcome = co_await (
-        resolver.async_resolve(endpoint_.host, std::to_string(endpoint_.port), use_tuple) ||
-        timer.async_wait(use_tuple));
-    if (outcome.index() == 1) co_return Failure{FailureKind::timeout, "resolve: timed out"};
-    auto [ec, results] = std::get<0>(std::move(outcome));
-    if (ec) co_return classify(ec, "resolve " + endpoint_.host);
-    for (const auto& entry : results) addresses.push_back(entry.endpoint());
+    // getaddrinfo cannot be cancelled: the lookup gets its own state, and we stop waiting for
+    // it at the deadline or on cancellation, leaving it to finish (and be ignored) on its own.
+    struct Lookup {
+      tcp::resolver resolver;
+      asio::steady_timer done;
+      boost::system::error_code ec;
+      tcp::resolver::results_type results;
+      bool finished = false;
+      Lookup(asio::any_io_executor ex, SteadyTime deadline) : resolver(ex), done(ex, deadline) {}
+    };
+    auto lookup = std::make_shared<Lookup>(executor_, deadline);
+    lookup->resolver.async_resolve(
+        endpoint_.host, std::to_string(endpoint_.port),
+        [lookup](boost::system::error_code ec, tcp::resolver::results_type results) {
+          lookup->ec = ec;
+          lookup->results = std::move(results);
+          lookup->finished = true;
+          lookup->done.cancel();
+        });
+    co_await lookup->done.async_wait(use_tuple);
+    if (!lookup->finished) {
+      lookup->resolver.cancel();
+      const bool cancelled = (co_await asio::this_coro::cancellation_state).cancelled() !=
+                             asio::cancellation_type::none;
+      co_return cancelled
+          ? Failure{FailureKind::cancelled, "resolve: cancelled"}
+          : Failure{FailureKind::timeout, "resolve " + endpoint_.host + ": timed out"};
+    }
+    if (lookup->ec) co_return classify(lookup->ec, "resolve " + endpoint_.host);
+    for (const auto& entry : lookup->results) addresses.push_back(entry.endpoint());
   }
 
   beast::tcp_stream plain(executor_);
   plain.expires_at(deadline);
   auto [ec, connected] = co_await plain.async_connect(addresses, use_tuple);
   if (ec) co_return classify(ec, "connect " + endpoint_.authority());
-  plain.socket().set_option(tcp::no_delay(true));
+  boost::system::error_code nodelay_ec;
+  plain.socket().set_option(tcp::no_delay(true), nodelay_ec);  // best effort
   ++connections_opened_;
 
   if (!endpoint_.tls()) co_return std::make_unique<Connection>(std::move(plain));

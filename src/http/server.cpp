@@ -10,6 +10,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <charconv>
 #include <set>
 
 namespace pprofd::http {
@@ -122,7 +123,12 @@ Result<tcp::endpoint> Server::listen(std::string_view host_port) {
   if (ec)
     return make_error("listen address \"" + std::string(host_port) +
                       "\": host must be an IP address");
-  const auto port = std::stoul(std::string(host_port.substr(colon + 1)));
+  const auto port_text = host_port.substr(colon + 1);
+  unsigned port = 0;
+  const auto [end, port_ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535)
+    return make_error("listen address \"" + std::string(host_port) + "\": port must be 0-65535");
   tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
   auto& acceptor = state_->acceptor;
   acceptor.open(endpoint.protocol(), ec);

@@ -175,6 +175,8 @@ Result<ListPage> parse_pod_list(std::string_view text) {
       }
     }
     return page;
+  } catch (const json::parse_error& e) {
+    return make_error("pod list: invalid JSON at byte " + std::to_string(e.byte));
   } catch (const std::exception& e) {
     return make_error(std::string("pod list: ") + e.what());
   }
@@ -210,6 +212,9 @@ Result<WatchEvent> parse_watch_event(std::string_view line) {
     if (!pod) return pod.error();
     event.pod = std::move(*pod);
     return event;
+  } catch (const json::parse_error& e) {
+    // Not e.what(): its excerpt of the input could carry pod data (env values) into the logs.
+    return make_error("watch event: invalid JSON at byte " + std::to_string(e.byte));
   } catch (const std::exception& e) {
     return make_error(std::string("watch event: ") + e.what());
   }

@@ -52,6 +52,25 @@ class Limiter {
   asio::experimental::channel<void(boost::system::error_code)> permits_;
 };
 
+// One pull in flight: holds a Limiter permit and counts itself in the in-flight gauge.
+class PullSlot {
+ public:
+  PullSlot(Limiter& limiter, prometheus::Gauge& in_flight)
+      : limiter_(limiter), in_flight_(in_flight) {
+    in_flight_.Increment();
+  }
+  ~PullSlot() {
+    in_flight_.Decrement();
+    limiter_.release();
+  }
+  PullSlot(const PullSlot&) = delete;
+  PullSlot& operator=(const PullSlot&) = delete;
+
+ private:
+  Limiter& limiter_;
+  prometheus::Gauge& in_flight_;
+};
+
 // What the worker pool hands back for one response.
 struct Outcome {
   std::optional<ScrapeError> error;
@@ -181,13 +200,15 @@ class Loop : public std::enable_shared_from_this<Loop> {
 
   asio::awaitable<void> scrape_once() {
     if (!co_await shared_->limiter.acquire()) co_return;
-    auto& in_flight = shared_->metrics.scrapes_in_flight.Add({});
-    in_flight.Increment();
+    // The permit and the in-flight gauge are given back on every path out, exceptions included.
+    std::optional<PullSlot> slot{std::in_place, shared_->limiter,
+                                 shared_->metrics.scrapes_in_flight.Add({})};
+    // The permit may have been granted just as the loop was stopped.
+    if (stopping_) co_return;
     const auto started_wall = shared_->clock.now();
     const auto started = steady_clock::now();
     auto fetched = co_await client_->fetch(build_request());
-    in_flight.Decrement();
-    shared_->limiter.release();
+    slot.reset();
     if (stopping_) co_return;
 
     if (!fetched) {
@@ -205,11 +226,27 @@ class Loop : public std::enable_shared_from_this<Loop> {
     const std::uint64_t wire_bytes = fetched->wire_bytes;
     bytes_.Increment(static_cast<double>(wire_bytes));
     auto work = [self = shared_from_this(), response = std::move(*fetched)]() mutable {
-      return self->process(std::move(response));
+      // Nothing may escape a worker thread: an exception there would end the process.
+      try {
+        return self->process(std::move(response));
+      } catch (const std::exception& e) {
+        Outcome failed;
+        failed.error =
+            ScrapeError{ScrapeResult::invalid, std::string("processing failed: ") + e.what()};
+        return failed;
+      }
     };
-    Outcome outcome =
-        co_await asio::co_spawn(shared_->workers, invoke(std::move(work)), asio::use_awaitable);
-    if (stopping_) co_return;
+    // The worker job is not cancellable, and forwarding the loop's cancellation into a
+    // coroutine running on another thread is unsafe in Asio 1.81: bind an empty slot.
+    Outcome outcome = co_await asio::co_spawn(
+        shared_->workers, invoke(std::move(work)),
+        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+    if (stopping_) {
+      // Fetched and processed, but the loop was stopped meanwhile: counted, not forwarded.
+      if (outcome.profile)
+        scrapes_.Add({{"profile_type", type_name_}, {"result", "discarded"}}).Increment();
+      co_return;
+    }
 
     if (outcome.delta) {
       static constexpr std::array names{"emitted", "first", "reset"};
@@ -325,7 +362,23 @@ class Loop : public std::enable_shared_from_this<Loop> {
   prometheus::Histogram& lateness_;
 };
 
+// Holds the manager's one-permit lock for a scope.
+class Serialized {
+ public:
+  explicit Serialized(Limiter& lock) : lock_(lock) {}
+  ~Serialized() { lock_.release(); }
+  Serialized(const Serialized&) = delete;
+  Serialized& operator=(const Serialized&) = delete;
+
+ private:
+  Limiter& lock_;
+};
+
 struct ScrapeManager::Impl {
+  // sync, update_settings and stop each suspend while loops wind down; one at a time, so a
+  // discovery sync cannot recreate loops with the settings a reload is replacing.
+  explicit Impl(asio::any_io_executor io) : serial(io, 1) {}
+  Limiter serial;
   std::shared_ptr<Shared> shared;
   std::map<std::string, std::vector<model::Target>> groups;
   std::map<std::string, std::shared_ptr<Loop>> loops;
@@ -395,7 +448,7 @@ struct ScrapeManager::Impl {
 ScrapeManager::ScrapeManager(asio::any_io_executor io, asio::any_io_executor workers,
                              telemetry::Metrics& metrics, model::Appender& appender,
                              const Clock& clock, Settings settings)
-    : impl_(std::make_unique<Impl>()) {
+    : impl_(std::make_unique<Impl>(io)) {
   const auto permits = static_cast<std::size_t>(settings.max_concurrent);
   auto token_path = settings.bearer_token_file;
   impl_->shared = std::shared_ptr<Shared>(new Shared{
@@ -408,6 +461,8 @@ ScrapeManager::~ScrapeManager() {
 }
 
 asio::awaitable<void> ScrapeManager::sync(std::vector<model::TargetGroup> groups) {
+  if (!co_await impl_->serial.acquire()) co_return;
+  Serialized held(impl_->serial);
   for (auto& group : groups) {
     if (group.targets.empty())
       impl_->groups.erase(group.source);
@@ -418,6 +473,11 @@ asio::awaitable<void> ScrapeManager::sync(std::vector<model::TargetGroup> groups
 }
 
 asio::awaitable<void> ScrapeManager::update_settings(Settings settings) {
+  if (!co_await impl_->serial.acquire()) co_return;
+  Serialized held(impl_->serial);
+  // A TLS context is rebuilt on every config load; the same files mean the same context.
+  if (settings.tls_config == impl_->shared->settings->tls_config)
+    settings.tls = impl_->shared->settings->tls;
   if (settings == *impl_->shared->settings) co_return;
   std::vector<std::shared_ptr<Loop>> all;
   for (auto& [key, loop] : impl_->loops) all.push_back(std::move(loop));
@@ -435,6 +495,8 @@ asio::awaitable<void> ScrapeManager::update_settings(Settings settings) {
 }
 
 asio::awaitable<void> ScrapeManager::stop() {
+  if (!co_await impl_->serial.acquire()) co_return;
+  Serialized held(impl_->serial);
   std::vector<std::shared_ptr<Loop>> all;
   for (auto& [key, loop] : impl_->loops) all.push_back(std::move(loop));
   impl_->loops.clear();

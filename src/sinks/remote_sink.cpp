@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 
@@ -260,6 +261,14 @@ asio::awaitable<void> RemoteSink::deliver(std::vector<model::ProfilePtr> batch) 
         retry_after = parse_retry_after(result->header("Retry-After"), clock_.now());
       }
     }
+    // Past the shutdown deadline a failed attempt is final: drain() must not wait out a backoff.
+    if (outcome != AttemptResult::delivered &&
+        (co_await asio::this_coro::cancellation_state).cancelled() !=
+            asio::cancellation_type::none) {
+      shutdown_drops_ += batch.size();
+      count_dropped("shutdown", batch.size());
+      break;
+    }
     const Decision decision =
         state.next(outcome, retry_after, std::uniform_real_distribution<double>(0, 1)(random_));
     if (decision.kind == Decision::done) {
@@ -267,8 +276,10 @@ asio::awaitable<void> RemoteSink::deliver(std::vector<model::ProfilePtr> batch) 
           .Increment(static_cast<double>(batch.size()));
       metrics_.sink_sent_bytes.Add({{"sink", config_.name}})
           .Increment(static_cast<double>(body_bytes));
-      if (!first_failure)
+      if (!first_failure) {
         telemetry::log_info("sink delivered after retrying", {{"sink", config_.name}});
+        wake_backing_off();  // the backend is back: the other senders need not sleep it out
+      }
       break;
     }
     if (decision.kind == Decision::drop) {
@@ -286,8 +297,13 @@ asio::awaitable<void> RemoteSink::deliver(std::vector<model::ProfilePtr> batch) 
     }
     metrics_.sink_retries.Add({{"sink", config_.name}}).Increment();
     backoff.expires_after(decision.delay);
-    auto [ec] = co_await backoff.async_wait(use_tuple);
-    if (ec) {  // cancelled at the shutdown deadline
+    backing_off_.insert(&backoff);
+    co_await backoff.async_wait(use_tuple);
+    backing_off_.erase(&backoff);
+    // Woken early (the backend answered another sender, or shutdown began): retry now. Only a
+    // cancellation (the shutdown deadline) ends the delivery.
+    if ((co_await asio::this_coro::cancellation_state).cancelled() !=
+        asio::cancellation_type::none) {
       shutdown_drops_ += batch.size();
       count_dropped("shutdown", batch.size());
       break;
@@ -295,10 +311,15 @@ asio::awaitable<void> RemoteSink::deliver(std::vector<model::ProfilePtr> batch) 
   }
 }
 
+void RemoteSink::wake_backing_off() {
+  for (auto* timer : backing_off_) timer->cancel();
+}
+
 asio::awaitable<bool> RemoteSink::drain(std::chrono::steady_clock::time_point deadline) {
   auto self = shared_from_this();
   stopping_ = true;
-  wake_.cancel();  // idle senders see the stop; busy ones finish the queue first
+  wake_.cancel();      // idle senders see the stop; busy ones finish the queue first
+  wake_backing_off();  // and nobody sleeps out a backoff while the deadline runs
   asio::steady_timer limit(io_, deadline);
   if (running_senders_ > 0) {
     // Whichever comes first: every sender done, or the deadline.

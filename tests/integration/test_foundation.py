@@ -3,6 +3,9 @@ fault-injecting targets, real Prometheus, and `go tool pprof` reading what pprof
 
 import gzip
 import http.server
+import json
+import signal
+import urllib.request
 import os
 import pathlib
 import shutil
@@ -264,6 +267,55 @@ shutdown_timeout: 3s
         self.assertIn("shutdown complete", self.procs.log_of(pprofd))
 
 
+class ReloadTest(Base):
+    def test_reload_keeps_unchanged_loops_applies_changes_and_never_swallows_sigterm(self):
+        a = h.start_demo_app(self.procs, "app-a")
+        b = h.start_demo_app(self.procs, "app-b")
+        out = self.tmp / "profiles"
+        base = f"""
+scrape: {{interval: 2s, timeout: 2s}}
+profiles:
+  process_cpu: {{enabled: false}}
+  mutex: {{enabled: false}}
+  block: {{enabled: false}}
+discovery:
+  static:
+    - targets: ["{a}"]
+{{extra}}sinks:
+  - {{{{name: local, type: file, dir: "{out}"}}}}
+"""
+        config = h.write_config(self.tmp, base.replace("{extra}", "").replace("{{", "{").replace("}}", "}"))
+        pprofd = h.start_pprofd(self.procs, config)
+        try:
+            metric = lambda name, **labels: h.metric_sum(h.metrics_text(pprofd), name, **labels)  # noqa: E731
+            h.wait_until(lambda: metric("pprofd_delta_total", result="emitted") >= 1, 20, interval=0.2,
+                         what="a memory delta")
+            first_before = metric("pprofd_delta_total", result="first")
+            emitted_before = metric("pprofd_delta_total", result="emitted")
+            # Unchanged config: every loop keeps running, delta baselines included.
+            pprofd.send_signal(signal.SIGHUP)
+            h.wait_until(lambda: metric("pprofd_delta_total", result="emitted") >= emitted_before + 2, 20,
+                         interval=0.2, what="deltas after the reload")
+            self.assertEqual(metric("pprofd_delta_total", result="first"), first_before)
+            self.assertEqual(metric("pprofd_config_last_reload_successful"), 1)
+            # A new target through POST /-/reload.
+            config.write_text(base.replace("{extra}", f'    - targets: ["{b}"]\n')
+                              .replace("{{", "{").replace("}}", "}"))
+            req = urllib.request.Request(pprofd.base_url + "/-/reload", method="POST")
+            urllib.request.urlopen(req, timeout=5).read()
+            h.wait_until(lambda: len(json.loads(h.http_get(pprofd.base_url + "/api/v1/targets")[1])
+                                     ["data"]["activeTargets"]) == 2, 10, interval=0.2, what="second target")
+            # A reload requested right before SIGTERM must not swallow the SIGTERM.
+            urllib.request.urlopen(urllib.request.Request(pprofd.base_url + "/-/reload", method="POST"),
+                                   timeout=5).read()
+            code, took = h.stop(pprofd, 10)
+        except AssertionError:
+            self.dump_logs()
+            raise
+        self.assertEqual(code, 0)
+        self.assertLess(took, 5)
+
+
 class ConfigCommandTest(Base):
     def run_pprofd(self, *args, env=None):
         return subprocess.run([h.PPROFD_BIN, *args], capture_output=True, text=True, timeout=30, env=env)
@@ -294,6 +346,10 @@ class ConfigCommandTest(Base):
         self.assertEqual(self.run_pprofd("run", f"--config.file={bad}").returncode, 2)
         self.assertEqual(self.run_pprofd("frobnicate").returncode, 2)
         self.assertEqual(self.run_pprofd("run", "--no.such.flag=1").returncode, 2)
+        good = h.SOURCE_DIR / "tests" / "testdata" / "config" / "good.yaml"
+        bad_listen = self.run_pprofd("run", f"--config.file={good}", "--web.listen-address=127.0.0.1:notaport")
+        self.assertEqual(bad_listen.returncode, 2)
+        self.assertIn("--web.listen-address", bad_listen.stderr)
         missing = self.run_pprofd("run", "--config.file=/nonexistent/pprofd.yaml")
         self.assertEqual(missing.returncode, 2)
         self.assertIn("config error: config.file:", missing.stderr)

@@ -155,6 +155,9 @@ class OutageTest(Base):
             push.start()
             h.wait_until(lambda: len({r["sha256"] for r in push.accepted()}) >= during, 90, interval=1,
                          what="the backlog delivered after the outage")
+            recovered = set(stored_hashes(out))
+            h.wait_until(lambda: recovered <= {r["sha256"] for r in push.accepted()}, 30, interval=0.5,
+                         what="every profile stored so far delivered")
             metrics = h.metrics_text(pprofd)
             code, _ = h.stop(pprofd, 20)
         except AssertionError:

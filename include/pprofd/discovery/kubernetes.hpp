@@ -52,6 +52,7 @@ class KubernetesDiscovery {
   std::map<std::string, std::vector<DroppedCandidate>> dropped_;  // by pod key
   std::set<std::string> announced_;                               // pods with a non-empty group
   bool recompute_all_ = false;
+  bool dirty_ = false;  // changes not yet synced
   bool first_sync_done_ = false;
 };
 

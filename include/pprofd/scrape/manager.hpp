@@ -6,6 +6,7 @@
 
 #include "pprofd/common/clock.hpp"
 #include "pprofd/common/units.hpp"
+#include "pprofd/config/config.hpp"
 #include "pprofd/model/profile.hpp"
 #include "pprofd/model/target.hpp"
 
@@ -36,7 +37,8 @@ struct Settings {
   model::Labels external_labels;
   // Per profile kind: whether pprofd diffs it (only cumulative kinds).
   std::array<bool, model::profile_types.size()> delta{};
-  std::shared_ptr<boost::asio::ssl::context> tls;  // for https targets
+  std::shared_ptr<boost::asio::ssl::context> tls;  // for https targets, built from tls_config
+  config::TlsConfig tls_config;
   std::string tls_server_name;
   std::string bearer_token_file;
   std::uint64_t seed = 0;  // per-instance phase seed

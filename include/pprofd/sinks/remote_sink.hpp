@@ -16,6 +16,7 @@
 
 #include <deque>
 #include <random>
+#include <set>
 
 namespace pprofd::sinks {
 
@@ -46,6 +47,7 @@ class RemoteSink final : public Sink, public std::enable_shared_from_this<Remote
   boost::asio::awaitable<void> deliver(std::vector<model::ProfilePtr> batch);
   void count_dropped(std::string_view reason, std::size_t profiles);
   void update_queue_gauge();
+  void wake_backing_off();
 
   config::SinkConfig config_;
   boost::asio::any_io_executor io_;
@@ -61,6 +63,7 @@ class RemoteSink final : public Sink, public std::enable_shared_from_this<Remote
   std::deque<model::ProfilePtr> queue_;
   std::uint64_t queued_bytes_ = 0;
   std::size_t shutdown_drops_ = 0;
+  std::set<boost::asio::steady_timer*> backing_off_;  // senders waiting to retry
   std::chrono::steady_clock::time_point
       last_queue_full_log_{};  // batches abandoned mid-delivery at the deadline
   std::size_t running_senders_ = 0;
