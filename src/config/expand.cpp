@@ -94,7 +94,7 @@ Result<std::string> expand_env(std::string_view text, const EnvLookup& env) {
     return make_error("environment variables " + names + " are not set");
   }
   // Error is constructible from a string too, so the value must be placed explicitly.
-  return Result<std::string>(boost::system::in_place_value, std::move(out));
+  return out;
 }
 
 EnvLookup process_env() {

@@ -1,5 +1,6 @@
 #include "pprofd/discovery/kubernetes.hpp"
 
+#include "pprofd/common/async.hpp"
 #include "pprofd/common/hash.hpp"
 #include "pprofd/telemetry/log.hpp"
 #include "pprofd/telemetry/metrics.hpp"
@@ -118,10 +119,6 @@ asio::awaitable<void> KubernetesDiscovery::run() {
                    informer_stopped.cancel();
                  }));
   asio::steady_timer window(io_);
-  auto cancelled = [&]() -> asio::awaitable<bool> {
-    co_return (co_await asio::this_coro::cancellation_state).cancelled() !=
-        asio::cancellation_type::none;
-  };
   while (!co_await cancelled()) {
     // A change that arrived while the previous sync was running is not lost: dirty_ remembers it.
     if (!dirty_) {

@@ -1,7 +1,8 @@
 #include "pprofd/http/client.hpp"
 
+#include "pprofd/common/async.hpp"
+
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -163,9 +164,7 @@ asio::awaitable<boost::system::result<Client::ConnectionPtr, Failure>> Client::c
     co_await lookup->done.async_wait(use_tuple);
     if (!lookup->finished) {
       lookup->resolver.cancel();
-      const bool cancelled = (co_await asio::this_coro::cancellation_state).cancelled() !=
-                             asio::cancellation_type::none;
-      co_return cancelled
+      co_return co_await cancelled()
           ? Failure{FailureKind::cancelled, "resolve: cancelled"}
           : Failure{FailureKind::timeout, "resolve " + endpoint_.host + ": timed out"};
     }

@@ -1,5 +1,6 @@
 #include "pprofd/kube/client.hpp"
 
+#include "pprofd/common/async.hpp"
 #include "pprofd/common/url.hpp"
 #include "pprofd/telemetry/log.hpp"
 #include "pprofd/telemetry/metrics.hpp"
@@ -326,10 +327,6 @@ asio::awaitable<void> PodInformer::run() {
 
 asio::awaitable<void> PodInformer::run_scope(Scope& scope) {
   co_await asio::this_coro::throw_if_cancelled(false);
-  auto cancelled = [&]() -> asio::awaitable<bool> {
-    co_return (co_await asio::this_coro::cancellation_state).cancelled() !=
-        asio::cancellation_type::none;
-  };
   auto& reflector = scope.reflector;
   asio::steady_timer wait_timer(io_);
   const std::string selectors =

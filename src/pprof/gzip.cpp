@@ -38,15 +38,10 @@ libdeflate_decompressor* decompressor() {
   return cache.get();
 }
 
-// Explicit: with C++20 aggregate paren-init, Error is constructible from std::string, which
-// makes result<std::string, Error>'s converting constructor ambiguous.
-Result<std::string> ok(std::string s) {
-  return Result<std::string>(boost::system::in_place_value, std::move(s));
-}
+constexpr std::string_view size_limit_prefix = "gzip: decompressed size exceeds the limit of ";
 
 Error size_error(std::size_t max_output) {
-  return make_error("gzip: decompressed size exceeds the limit of " + std::to_string(max_output) +
-                    " bytes");
+  return make_error(std::string(size_limit_prefix) + std::to_string(max_output) + " bytes");
 }
 
 // Streaming inflate that never holds more than max_output + 1 bytes of output: the general path
@@ -108,7 +103,7 @@ Result<std::string> gunzip_zlib(std::string_view compressed, std::size_t max_out
   if (!member_done) return make_error("gzip: truncated stream");
   if (produced > max_output) return size_error(max_output);
   out.resize(produced);
-  return ok(std::move(out));
+  return out;
 }
 
 }  // namespace
@@ -141,7 +136,7 @@ Result<std::string> gunzip(std::string_view compressed, std::size_t max_output) 
       decompressor(), compressed.data(), compressed.size(), out.data(), isize, &in_used, &out_used);
   if (rc == LIBDEFLATE_SUCCESS && in_used == compressed.size()) {
     out.resize(out_used);
-    return ok(std::move(out));
+    return out;
   }
   if (rc == LIBDEFLATE_BAD_DATA) return make_error("gzip: corrupt or truncated data");
   // Several members, or an ISIZE that does not match: stream with an enforced cap instead.
@@ -158,6 +153,10 @@ std::string gzip(std::string_view data, int level) {
       libdeflate_gzip_compress(c, data.data(), data.size(), out.data(), out.size());
   out.resize(n);  // the bound guarantees n > 0
   return out;
+}
+
+bool is_size_limit_error(const Error& error) {
+  return error.message.starts_with(size_limit_prefix);
 }
 
 }  // namespace pprofd::pprof

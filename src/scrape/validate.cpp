@@ -45,7 +45,7 @@ boost::system::result<ValidatedBody, ScrapeError> validate_response(
   if (pprof::looks_gzipped(body)) {
     auto raw = pprof::gunzip(body, max_decompressed);
     if (!raw) {
-      const bool too_big = raw.error().message.find("exceed") != std::string::npos;
+      const bool too_big = pprof::is_size_limit_error(raw.error());
       return ScrapeError{too_big ? ScrapeResult::too_large : ScrapeResult::invalid,
                          raw.error().message};
     }

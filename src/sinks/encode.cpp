@@ -1,5 +1,7 @@
 #include "pprofd/sinks/encode.hpp"
 
+#include "pprofd/common/url.hpp"
+
 #include "push.pb.h"
 
 #include <nlohmann/json.hpp>
@@ -235,22 +237,6 @@ std::string json_scalar(const nlohmann::json& j) {
 }
 
 }  // namespace
-
-std::string url_encode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      const auto u = static_cast<unsigned char>(c);
-      out += '%';
-      out += "0123456789ABCDEF"[u >> 4];
-      out += "0123456789ABCDEF"[u & 0x0f];
-    }
-  }
-  return out;
-}
 
 std::vector<std::pair<std::string, std::string>> forwarded_labels(const model::Profile& profile) {
   std::vector<std::pair<std::string, std::string>> out;

@@ -1,5 +1,6 @@
 #include "pprofd/sinks/remote_sink.hpp"
 
+#include "pprofd/common/async.hpp"
 #include "pprofd/telemetry/log.hpp"
 #include "pprofd/telemetry/metrics.hpp"
 
@@ -188,14 +189,11 @@ asio::awaitable<void> RemoteSink::sender() {
       co_await wake_.async_wait(use_tuple);
       // The timer never expires by itself: an error here means either a wake-up (cancel_one)
       // or this sender being cancelled, which the cancellation state tells apart.
-      if ((co_await asio::this_coro::cancellation_state).cancelled() !=
-          asio::cancellation_type::none)
-        break;
+      if (co_await cancelled()) break;
       continue;
     }
     co_await deliver(take_batch());
-    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
-      break;
+    if (co_await cancelled()) break;
   }
 }
 
@@ -262,9 +260,7 @@ asio::awaitable<void> RemoteSink::deliver(std::vector<model::ProfilePtr> batch) 
       }
     }
     // Past the shutdown deadline a failed attempt is final: drain() must not wait out a backoff.
-    if (outcome != AttemptResult::delivered &&
-        (co_await asio::this_coro::cancellation_state).cancelled() !=
-            asio::cancellation_type::none) {
+    if (outcome != AttemptResult::delivered && co_await cancelled()) {
       shutdown_drops_ += batch.size();
       count_dropped("shutdown", batch.size());
       break;
@@ -302,8 +298,7 @@ asio::awaitable<void> RemoteSink::deliver(std::vector<model::ProfilePtr> batch) 
     backing_off_.erase(&backoff);
     // Woken early (the backend answered another sender, or shutdown began): retry now. Only a
     // cancellation (the shutdown deadline) ends the delivery.
-    if ((co_await asio::this_coro::cancellation_state).cancelled() !=
-        asio::cancellation_type::none) {
+    if (co_await cancelled()) {
       shutdown_drops_ += batch.size();
       count_dropped("shutdown", batch.size());
       break;

@@ -25,6 +25,9 @@ bool looks_gzipped(std::string_view data);
 // decompression bomb costs at most max_output bytes of memory).
 Result<std::string> gunzip(std::string_view compressed, std::size_t max_output);
 
+// Whether a gunzip() error is the size limit (a too-large profile) rather than corrupt input.
+bool is_size_limit_error(const Error& error);
+
 // gzip at the given level (1 = fastest, which is what Go itself uses for pprof).
 std::string gzip(std::string_view data, int level = 1);
 

@@ -46,8 +46,4 @@ std::string_view profefe_type(model::ProfileKind kind);  // cpu, heap, goroutine
 // control and non-ASCII bytes replaced, so they are safe to log.
 std::string describe_error_body(std::string_view body);
 
-// Percent-encodes everything but RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~), so the
-// result is safe in a query value and in a path segment.
-std::string url_encode(std::string_view text);
-
 }  // namespace pprofd::sinks

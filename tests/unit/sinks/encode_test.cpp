@@ -337,13 +337,6 @@ TEST_CASE("profefe types", "[encode]") {
   CHECK(sinks::profefe_type(K::godeltaprof_block) == "block");
 }
 
-TEST_CASE("url_encode keeps only unreserved characters", "[encode]") {
-  CHECK(sinks::url_encode("aZ09-._~") == "aZ09-._~");
-  CHECK(sinks::url_encode("a b/c?d=e&f%") == "a%20b%2Fc%3Fd%3De%26f%25");
-  CHECK(sinks::url_encode("\xc3\xa9") == "%C3%A9");
-  CHECK(sinks::url_encode("") == "");
-}
-
 TEST_CASE("error bodies are described for logs", "[encode]") {
   CHECK(sinks::describe_error_body(
             R"j({"code":"invalid_argument","message":"series has too many labels"})j") ==
