@@ -4,6 +4,7 @@
 
 #include "pprofd/common/result.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -19,9 +20,17 @@ enum class DeltaStatus {
   reset,    // a counter went down (target restarted): baseline re-seeded, nothing emitted
 };
 
+// Thread CPU time apply() spent per stage, for the per-stage cost metrics.
+struct DeltaCpu {
+  std::chrono::nanoseconds decode{0};  // walking the input profile
+  std::chrono::nanoseconds diff{0};    // keying samples and diffing against the baseline
+  std::chrono::nanoseconds encode{0};  // writing the delta profile
+};
+
 struct DeltaOutput {
   DeltaStatus status = DeltaStatus::first;
   std::string profile;  // uncompressed pprof, only for `emitted`
+  DeltaCpu cpu;
 };
 
 class DeltaComputer {
