@@ -94,7 +94,16 @@ class Walker {
     return false;
   }
 
+  // Most varints in a profile (ids, indices, small counts) are one byte: that path is inlined.
   bool read_varint(Cursor& c, std::uint64_t& v, const char* what) {
+    if (c.p != c.end && *c.p < 0x80) [[likely]] {
+      v = *c.p++;
+      return true;
+    }
+    return read_long_varint(c, v, what);
+  }
+
+  [[gnu::noinline]] bool read_long_varint(Cursor& c, std::uint64_t& v, const char* what) {
     v = 0;
     for (unsigned shift = 0; shift < 70; shift += 7) {
       if (c.p == c.end) return fail(std::string("truncated varint in ") + what);

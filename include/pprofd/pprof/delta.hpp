@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace pprofd::pprof {
@@ -30,6 +29,10 @@ struct DeltaCpu {
 struct DeltaOutput {
   DeltaStatus status = DeltaStatus::first;
   std::string profile;  // uncompressed pprof, only for `emitted`
+  // What the emitted profile holds, so callers need not walk it again.
+  std::size_t sample_count = 0;
+  std::int64_t time_nanos = 0;
+  std::int64_t duration_nanos = 0;
   DeltaCpu cpu;
 };
 
@@ -50,14 +53,15 @@ class DeltaComputer {
   Result<DeltaOutput> apply(std::string_view raw);
 
   void reset();
-  // Bytes held by the baseline (a hash -> cumulative values map, never a stored profile).
+  // Bytes held by the baseline (sorted keys and packed counts, never a stored profile).
   std::size_t state_bytes() const;
 
  private:
-  // Row r of baseline_values_ (stride = number of delta columns) holds the cumulative values of
-  // the key mapped to r: one allocation per key instead of a vector per key.
-  std::unordered_map<std::uint64_t, std::uint32_t> baseline_rows_;
-  std::vector<std::int64_t> baseline_values_;
+  // The cumulative values of the last profile: its distinct sample keys in ascending order, and
+  // for each key with any non-zero count, one zigzag varint per delta column. apply() walks both
+  // in order against the sorted keys of the new profile, so no index is stored.
+  std::vector<std::uint64_t> baseline_keys_;
+  std::string baseline_values_;
   // Hash of the sample types: a profile with a different column layout is a new series.
   std::uint64_t columns_hash_ = 0;
   std::int64_t baseline_time_nanos_ = 0;
