@@ -1,0 +1,3 @@
+module pprofd.dev/bench/sim
+
+go 1.19
