@@ -20,6 +20,8 @@ command -v go >/dev/null 2>&1 || packages+=(golang-go)
 command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 # Tests scrape our /metrics with a real Prometheus and check the exposition with promtool.
 [ "${PPROFD_SKIP_PROMETHEUS:-0}" = 1 ] || packages+=(prometheus)
+# `scripts/install-deps.sh --bench`: bench/run.sh also plots its scale curve.
+[ "${1:-}" = "--bench" ] && packages+=(python3-matplotlib)
 
 missing=()
 for p in "${packages[@]}"; do

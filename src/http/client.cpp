@@ -269,6 +269,9 @@ asio::awaitable<FetchResult> Client::fetch(Request request) {
     if (result) {
       if (keep_alive && idle_.size() < options_.max_idle_connections) {
         conn->tcp().expires_never();
+        // An idle connection waits a whole interval: with thousands of targets, a read buffer
+        // kept at its high-water mark per connection would be most of pprofd's memory.
+        if (conn->buffer.size() == 0) conn->buffer.shrink_to_fit();
         idle_.push_back(std::move(conn));
       }
       co_return std::move(*result);

@@ -33,7 +33,9 @@ CONTROL API (JSON in, JSON out; every answer has "ok": true|false):
                               "containers":[{"name","image","ports":[..]}],
                               "ready","hostNetwork","ownerReferences"}
                               -> {"ok":true,"pod":{..},"resourceVersion":".."}
-  POST /pods/bulk             {"count":N,"namespace":"ns","prefix":"pod-","template":{shorthand}}
+  POST /pods/bulk             {"count":N,"namespace":"ns","prefix":"pod-","template":{shorthand},
+                               "start":0,"sim_ips":false}  sim_ips: pod i gets the IP the
+                              benchmark's target simulator (bench/sim) serves target i on
                               -> {"ok":true,"created":N,"resourceVersion":".."}
   POST /pods/update           {"namespace","name", shorthand fields to change,
                                "patch":{JSON merge patch}, "restart":true,
@@ -651,6 +653,11 @@ def apply_shorthand(pod: dict, sh: dict, alloc_ip) -> None:
             st.pop("podIPs", None)
     if spec.get("hostNetwork") and st.get("hostIP") and "podIP" not in sh:
         st["podIP"], st["podIPs"] = st["hostIP"], [{"ip": st["hostIP"]}]
+
+
+def sim_target_ip(i: int) -> str:
+    """The address bench/sim serves target i on (127.1.0.1 upwards, 250 per /24)."""
+    return f"127.{1 + i // 62500}.{(i // 250) % 250}.{i % 250 + 1}"
 
 
 def _host_ip(node: str) -> str:
@@ -1340,10 +1347,12 @@ class FakeApiServer:
         return self.store.delete(ns, name, graceful)
 
     def bulk_create(self, count: int, namespace: str = "default", prefix: str = "pod-",
-                    template: dict | None = None, start: int = 0) -> int:
+                    template: dict | None = None, start: int = 0, sim_ips: bool = False) -> int:
         for i in range(start, start + count):
             body = dict(template or {})
             body.update({"name": f"{prefix}{i}", "namespace": namespace})
+            if sim_ips:
+                body["podIP"] = sim_target_ip(i)
             self.store.create(body)
         return count
 
@@ -1998,7 +2007,8 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
                 return self._reply(200, {"ok": True, "pod": pod, "resourceVersion": pod["metadata"]["resourceVersion"]})
             if path == "/pods/bulk":
                 n = app.bulk_create(int(b.get("count", 1)), b.get("namespace", "default"),
-                                    b.get("prefix", "pod-"), b.get("template"), int(b.get("start", 0)))
+                                    b.get("prefix", "pod-"), b.get("template"), int(b.get("start", 0)),
+                                    bool(b.get("sim_ips", False)))
                 return self._reply(200, {"ok": True, "created": n, "resourceVersion": str(st.rv)})
             if path == "/pods/update":
                 ns, name = b.pop("namespace", "default"), b.pop("name")

@@ -74,7 +74,9 @@ using FetchResult = boost::system::result<Response, Failure>;
 struct ClientOptions {
   std::shared_ptr<boost::asio::ssl::context> tls;  // required when the endpoint is https
   std::string server_name;                         // TLS SNI and verified name; default: host
-  std::size_t max_idle_connections = 2;
+  // One idle connection per target: the concurrent CPU pull needs a second one only briefly, and
+  // every idle connection also costs the target (a goroutine and buffers in a Go server).
+  std::size_t max_idle_connections = 1;
 };
 
 class Client {
