@@ -1,6 +1,7 @@
 #include "pprofd/app/app.hpp"
 
 #include "pprofd/common/hash.hpp"
+#include "pprofd/common/thread_name.hpp"
 #include "pprofd/config/config.hpp"
 #include "pprofd/discovery/kubernetes.hpp"
 #include "pprofd/discovery/static.hpp"
@@ -27,7 +28,10 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <exception>
 #include <iostream>
+#include <latch>
+#include <memory>
 #include <thread>
 
 namespace pprofd::app {
@@ -86,15 +90,33 @@ boost::system::result<scrape::Settings, config::ConfigError> scrape_settings(
   return s;
 }
 
+// Names every thread of a pool: each naming job waits until all of them have started, so no
+// thread can take two and every thread takes one.
+void name_pool_threads(asio::thread_pool& pool, std::size_t threads, const char* name) {
+  auto started = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(threads));
+  for (std::size_t i = 0; i < threads; ++i)
+    asio::post(pool, [started, name] {
+      set_thread_name(name);
+      started->arrive_and_wait();
+    });
+}
+
 // The running daemon: owns every long-lived object and the order they start and stop in.
+// Threads (named for per-thread CPU in /proc/PID/task/*/comm): `pprofd-io` runs the one
+// io_context — scrape loops and HTTP pulls, sinks' senders (request encoding included), discovery
+// and the admin server; `pprofd-work` × cores runs gunzip, validation, delta and gzip; each file
+// sink writes on its own `pprofd-file`. The main thread only waits for `pprofd-io`.
 class Daemon {
  public:
   Daemon(const Options& options, config::Config config)
       : options_(options),
         config_(std::move(config)),
-        workers_(std::max(1u, std::thread::hardware_concurrency())),
+        worker_threads_(std::max(1u, std::thread::hardware_concurrency())),
+        workers_(worker_threads_),
         admin_(io_.get_executor(), server::make_admin_handler(admin_views())),
-        signals_(io_, SIGINT, SIGTERM, SIGHUP) {}
+        signals_(io_, SIGINT, SIGTERM, SIGHUP) {
+    name_pool_threads(workers_, worker_threads_, "pprofd-work");
+  }
 
   // Builds sinks and the scrape manager; a sink that cannot be built fails startup.
   Result<void> init(scrape::Settings settings) {
@@ -151,7 +173,18 @@ class Daemon {
       }
       io_.stop();
     });
-    io_.run();
+    // On its own thread rather than main, so the process keeps its name (comm) `pprofd`.
+    std::exception_ptr failure;
+    std::thread io_thread([&] {
+      set_thread_name("pprofd-io");
+      try {
+        io_.run();
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    });
+    io_thread.join();
+    if (failure) std::rethrow_exception(failure);
     workers_.join();
     return exit_code;
   }
@@ -270,6 +303,7 @@ class Daemon {
   const Options& options_;
   config::Config config_;
   asio::io_context io_{1};
+  std::size_t worker_threads_;
   asio::thread_pool workers_;
   telemetry::Metrics metrics_;
   SystemClock clock_;

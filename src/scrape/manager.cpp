@@ -1,5 +1,6 @@
 #include "pprofd/scrape/manager.hpp"
 
+#include "pprofd/common/cpu_clock.hpp"
 #include "pprofd/common/hash.hpp"
 #include "pprofd/common/token_file.hpp"
 #include "pprofd/http/client.hpp"
@@ -19,6 +20,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <set>
 
 namespace pprofd::scrape {
@@ -77,6 +79,8 @@ struct Outcome {
   model::ProfilePtr profile;
   std::optional<pprof::DeltaStatus> delta;
   bool delta_failed = false;
+  telemetry::StageCpu cpu;                       // added to the stage counters on the I/O thread
+  std::optional<std::size_t> delta_state_bytes;  // the loop's baseline size after this profile
 };
 
 // State shared by the manager and its loops; loops keep it alive while they wind down.
@@ -138,6 +142,8 @@ class Loop : public std::enable_shared_from_this<Loop> {
                                                                      {"error", ex.what()}});
                        }
                      }
+                     // No worker holds the loop any more: its baselines leave the gauge.
+                     self->report_delta_state(0);
                      self->stopped_ = true;
                      self->done_.cancel();
                    }));
@@ -208,6 +214,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
     const auto started_wall = shared_->clock.now();
     const auto started = steady_clock::now();
     auto fetched = co_await client_->fetch(build_request());
+    const auto fetched_at = steady_clock::now();  // delivery latency starts here
     slot.reset();
     if (stopping_) co_return;
 
@@ -225,10 +232,10 @@ class Loop : public std::enable_shared_from_this<Loop> {
 
     const std::uint64_t wire_bytes = fetched->wire_bytes;
     bytes_.Increment(static_cast<double>(wire_bytes));
-    auto work = [self = shared_from_this(), response = std::move(*fetched)]() mutable {
+    auto work = [self = shared_from_this(), response = std::move(*fetched), fetched_at]() mutable {
       // Nothing may escape a worker thread: an exception there would end the process.
       try {
-        return self->process(std::move(response));
+        return self->process(std::move(response), fetched_at);
       } catch (const std::exception& e) {
         Outcome failed;
         failed.error =
@@ -241,6 +248,9 @@ class Loop : public std::enable_shared_from_this<Loop> {
     Outcome outcome = co_await asio::co_spawn(
         shared_->workers, invoke(std::move(work)),
         asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+    // The CPU was spent and the baseline changed even if the loop is stopping now.
+    shared_->metrics.add_stage_cpu(outcome.cpu);
+    if (outcome.delta_state_bytes) report_delta_state(*outcome.delta_state_bytes);
     if (stopping_) {
       // Fetched and processed, but the loop was stopped meanwhile: counted, not forwarded.
       if (outcome.profile)
@@ -264,12 +274,22 @@ class Loop : public std::enable_shared_from_this<Loop> {
     if (outcome.profile) shared_->appender.append(std::move(outcome.profile));
   }
 
-  // Runs on the worker pool: validation, delta and label assembly, no I/O.
-  Outcome process(http::Response response) {
+  // Runs on the worker pool: validation, delta and label assembly, no I/O. Each stage's thread
+  // CPU goes into out.cpu.
+  Outcome process(http::Response response, steady_clock::time_point fetched_at) {
+    using telemetry::Stage;
     const Settings& s = *settings_;
     Outcome out;
-    auto validated = validate_response(response.status, response.header("Content-Type"),
-                                       std::move(response.body), 4 * s.body_size_limit);
+    CpuStopwatch cpu;
+    auto unpacked =
+        unpack_response(response.status, std::move(response.body), 4 * s.body_size_limit);
+    out.cpu.add(Stage::gunzip, cpu.lap());
+    if (!unpacked) {
+      out.error = unpacked.error();
+      return out;
+    }
+    auto validated = inspect_body(std::move(*unpacked), response.header("Content-Type"));
+    out.cpu.add(Stage::inspect, cpu.lap());
     if (!validated) {
       out.error = validated.error();
       return out;
@@ -278,6 +298,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
     auto profile = std::make_shared<model::Profile>();
     profile->kind = profile_.kind;
     profile->target_url = status_.url;
+    profile->scraped_at = fetched_at;
     profile->time_nanos = validated->summary.time_nanos;
     profile->duration_nanos = validated->summary.duration_nanos;
     profile->sample_count = static_cast<std::int64_t>(validated->summary.sample_count);
@@ -286,15 +307,26 @@ class Loop : public std::enable_shared_from_this<Loop> {
 
     const bool diff = info.cumulative && s.delta[static_cast<std::size_t>(profile_.kind)];
     if (diff) {
+      cpu.lap();
       auto delta = delta_.apply(validated->raw);
+      const auto apply_cpu = cpu.lap();
+      out.delta_state_bytes = delta_.state_bytes();
       if (!delta) {
+        out.cpu.add(Stage::delta, apply_cpu);
         out.delta_failed = true;
         out.error = ScrapeError{ScrapeResult::invalid, "delta: " + delta.error().message};
         return out;
       }
+      // apply() splits its own CPU; what it leaves unattributed counts as diffing, so the three
+      // stages always add up to apply()'s total.
+      const auto& split = delta->cpu;
+      out.cpu.add(Stage::decode, split.decode);
+      out.cpu.add(Stage::encode, split.encode);
+      out.cpu.add(Stage::delta, std::max(split.diff, apply_cpu - split.decode - split.encode));
       out.delta = delta->status;
       if (delta->status != pprof::DeltaStatus::emitted) return out;  // baseline only
       auto summary = pprof::inspect(delta->profile);
+      out.cpu.add(Stage::inspect, cpu.lap());
       if (!summary) {
         out.delta_failed = true;
         out.error = ScrapeError{ScrapeResult::invalid, "delta output: " + summary.error().message};
@@ -304,9 +336,15 @@ class Loop : public std::enable_shared_from_this<Loop> {
       profile->duration_nanos = summary->duration_nanos;
       profile->sample_count = static_cast<std::int64_t>(summary->sample_count);
       profile->gzipped = pprof::gzip(delta->profile);
+      out.cpu.add(Stage::gzip, cpu.lap());
       profile->raw_size = delta->profile.size();
+    } else if (!validated->gzipped.empty()) {
+      profile->gzipped = std::move(validated->gzipped);  // the target's own gzip, as received
+      profile->raw_size = validated->raw.size();
     } else {
-      profile->gzipped = std::move(validated->gzipped);
+      cpu.lap();
+      profile->gzipped = pprof::gzip(validated->raw);
+      out.cpu.add(Stage::gzip, cpu.lap());
       profile->raw_size = validated->raw.size();
     }
     if (profile->time_nanos == 0) profile->time_nanos = unix_nanos(shared_->clock.now());
@@ -317,6 +355,16 @@ class Loop : public std::enable_shared_from_this<Loop> {
     if (diff || info.godeltaprof) profile->labels.set(model::label_delta, "false");
     out.profile = std::move(profile);
     return out;
+  }
+
+  // Moves this loop's share of pprofd_delta_state_bytes to `bytes` (I/O thread only).
+  void report_delta_state(std::size_t bytes) {
+    auto& gauge = shared_->metrics.delta_state_bytes;
+    if (bytes > reported_state_bytes_)
+      gauge.Increment(static_cast<double>(bytes - reported_state_bytes_));
+    else if (bytes < reported_state_bytes_)
+      gauge.Decrement(static_cast<double>(reported_state_bytes_ - bytes));
+    reported_state_bytes_ = bytes;
   }
 
   void record(ScrapeResult result, const std::string& error, WallTime started, Duration took,
@@ -354,7 +402,8 @@ class Loop : public std::enable_shared_from_this<Loop> {
   std::uint64_t hash_ = 0;
   std::string type_name_;
   LoopStatus status_;
-  pprof::DeltaComputer delta_;  // touched only by process(), one call at a time
+  pprof::DeltaComputer delta_;            // touched only by process(), one call at a time
+  std::size_t reported_state_bytes_ = 0;  // delta_'s size as last added to the gauge
   prometheus::Family<prometheus::Counter>& scrapes_;
   prometheus::Histogram& duration_;
   prometheus::Counter& bytes_;

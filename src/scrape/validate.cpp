@@ -31,9 +31,8 @@ std::string_view to_string(ScrapeResult result) {
   return "invalid";
 }
 
-boost::system::result<ValidatedBody, ScrapeError> validate_response(
-    unsigned status, std::string_view content_type, std::string body,
-    std::uint64_t max_decompressed) {
+boost::system::result<UnpackedBody, ScrapeError> unpack_response(unsigned status, std::string body,
+                                                                 std::uint64_t max_decompressed) {
   if (status < 200 || status > 299) {
     std::string message = "HTTP " + std::to_string(status);
     if (auto text = excerpt(body); !text.empty()) message += ": " + text;
@@ -41,7 +40,7 @@ boost::system::result<ValidatedBody, ScrapeError> validate_response(
   }
   if (body.empty()) return ScrapeError{ScrapeResult::invalid, "empty body"};
 
-  ValidatedBody out;
+  UnpackedBody out;
   if (pprof::looks_gzipped(body)) {
     auto raw = pprof::gunzip(body, max_decompressed);
     if (!raw) {
@@ -56,21 +55,37 @@ boost::system::result<ValidatedBody, ScrapeError> validate_response(
       return ScrapeError{ScrapeResult::too_large, "profile larger than the decompressed limit"};
     out.raw = std::move(body);
   }
+  return out;
+}
 
-  auto summary = pprof::inspect(out.raw);
+boost::system::result<ValidatedBody, ScrapeError> inspect_body(UnpackedBody body,
+                                                               std::string_view content_type) {
+  auto summary = pprof::inspect(body.raw);
   if (!summary) {
     std::string message = "not a pprof profile";
     if (!content_type.empty()) message += " (Content-Type " + std::string(content_type) + ")";
     message += ": " + summary.error().message;
-    if (!pprof::looks_gzipped(out.gzipped) || out.gzipped.empty()) {
-      if (auto text = excerpt(out.raw); !text.empty())
+    if (body.gzipped.empty()) {
+      if (auto text = excerpt(body.raw); !text.empty())
         message += "; body starts \"" + text.substr(0, 60) + "\"";
     }
     return ScrapeError{ScrapeResult::invalid, std::move(message)};
   }
+  ValidatedBody out;
+  out.raw = std::move(body.raw);
+  out.gzipped = std::move(body.gzipped);
   out.summary = std::move(*summary);
-  if (out.gzipped.empty()) out.gzipped = pprof::gzip(out.raw);
   return out;
+}
+
+boost::system::result<ValidatedBody, ScrapeError> validate_response(
+    unsigned status, std::string_view content_type, std::string body,
+    std::uint64_t max_decompressed) {
+  auto unpacked = unpack_response(status, std::move(body), max_decompressed);
+  if (!unpacked) return unpacked.error();
+  auto validated = inspect_body(std::move(*unpacked), content_type);
+  if (validated && validated->gzipped.empty()) validated->gzipped = pprof::gzip(validated->raw);
+  return validated;
 }
 
 }  // namespace pprofd::scrape

@@ -1,5 +1,7 @@
 #include "pprofd/sinks/file_sink.hpp"
 
+#include "pprofd/common/cpu_clock.hpp"
+#include "pprofd/common/thread_name.hpp"
 #include "pprofd/telemetry/log.hpp"
 #include "pprofd/telemetry/metrics.hpp"
 
@@ -105,7 +107,9 @@ FileSink::FileSink(const config::SinkConfig& config, telemetry::Metrics& metrics
       max_bytes_(config.max_bytes),
       max_age_(config.max_age),
       metrics_(metrics),
-      clock_(clock) {
+      clock_(clock),
+      delivery_latency_(metrics.delivery_latency.Add(
+          {{"sink", config.name}}, telemetry::Metrics::delivery_latency_buckets())) {
   metrics_.sink_queue_bytes.Add({{"sink", name_}}).Set(0);
   metrics_.sink_sent_profiles.Add({{"sink", name_}});
   metrics_.sink_sent_bytes.Add({{"sink", name_}});
@@ -123,7 +127,10 @@ FileSink::~FileSink() {
 void FileSink::start() {
   scan_existing();
   enforce_retention();
-  thread_ = std::thread([this] { writer_thread(); });
+  thread_ = std::thread([this] {
+    set_thread_name("pprofd-file");
+    writer_thread();
+  });
 }
 
 void FileSink::scan_existing() {
@@ -215,6 +222,8 @@ void FileSink::writer_thread() {
     metrics_.sink_request_duration.Add({{"sink", name_}}, telemetry::Metrics::duration_buckets())
         .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     if (ok) {
+      observe_delivery_latency(delivery_latency_, std::span(&profile, 1),
+                               std::chrono::steady_clock::now());
       metrics_.sink_sent_profiles.Add({{"sink", name_}}).Increment();
       metrics_.sink_sent_bytes.Add({{"sink", name_}})
           .Increment(static_cast<double>(profile->gzipped.size()));
@@ -243,7 +252,9 @@ bool FileSink::write(const model::Profile& profile) {
     stem = dir_ / (relative.string() + "-" + std::to_string(n));
 
   std::string error;
+  CpuStopwatch cpu;
   const std::string sidecar = file_sink_sidecar(profile);
+  metrics_.add_stage_cpu(telemetry::Stage::send_encode, cpu.lap());
   if (!write_atomically(stem.string() + std::string(profile_ext), profile.gzipped, ++sequence_,
                         error) ||
       !write_atomically(stem.string() + std::string(sidecar_ext), sidecar, ++sequence_, error)) {

@@ -1,6 +1,7 @@
 #include "pprofd/sinks/remote_sink.hpp"
 
 #include "pprofd/common/async.hpp"
+#include "pprofd/common/cpu_clock.hpp"
 #include "pprofd/telemetry/log.hpp"
 #include "pprofd/telemetry/metrics.hpp"
 
@@ -64,6 +65,8 @@ RemoteSink::RemoteSink(const config::SinkConfig& config, asio::any_io_executor i
       io_(io),
       metrics_(metrics),
       clock_(clock),
+      delivery_latency_(metrics.delivery_latency.Add(
+          {{"sink", config.name}}, telemetry::Metrics::delivery_latency_buckets())),
       client_(io, endpoint_of(config.url, path_prefix_),
               http::ClientOptions{std::move(tls), "", senders_per_sink}),
       policy_{config.queue.min_backoff, config.queue.max_backoff, config.queue.max_retries},
@@ -198,7 +201,9 @@ asio::awaitable<void> RemoteSink::sender() {
 }
 
 asio::awaitable<void> RemoteSink::deliver(std::vector<model::ProfilePtr> batch) {
+  CpuStopwatch cpu;
   auto request = encode(batch);
+  metrics_.add_stage_cpu(telemetry::Stage::send_encode, cpu.lap());
   if (!request) {
     count_dropped("encode_error", batch.size());
     co_return;
@@ -268,6 +273,7 @@ asio::awaitable<void> RemoteSink::deliver(std::vector<model::ProfilePtr> batch) 
     const Decision decision =
         state.next(outcome, retry_after, std::uniform_real_distribution<double>(0, 1)(random_));
     if (decision.kind == Decision::done) {
+      observe_delivery_latency(delivery_latency_, batch, std::chrono::steady_clock::now());
       metrics_.sink_sent_profiles.Add({{"sink", config_.name}})
           .Increment(static_cast<double>(batch.size()));
       metrics_.sink_sent_bytes.Add({{"sink", config_.name}})

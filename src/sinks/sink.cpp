@@ -11,6 +11,14 @@
 
 namespace pprofd::sinks {
 
+void observe_delivery_latency(prometheus::Histogram& latency,
+                              std::span<const model::ProfilePtr> profiles,
+                              std::chrono::steady_clock::time_point acknowledged) {
+  for (const auto& profile : profiles)
+    if (profile->scraped_at != std::chrono::steady_clock::time_point{})
+      latency.Observe(std::chrono::duration<double>(acknowledged - profile->scraped_at).count());
+}
+
 Result<SinkPtr> make_sink(const config::SinkConfig& config, boost::asio::any_io_executor io,
                           telemetry::Metrics& metrics, const Clock& clock) {
   switch (config.type) {

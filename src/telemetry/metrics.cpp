@@ -113,6 +113,39 @@ const BuildInfo& build_info() {
   return info;
 }
 
+std::string_view to_string(Stage stage) {
+  switch (stage) {
+    case Stage::gunzip:
+      return "gunzip";
+    case Stage::inspect:
+      return "inspect";
+    case Stage::decode:
+      return "decode";
+    case Stage::delta:
+      return "delta";
+    case Stage::encode:
+      return "encode";
+    case Stage::gzip:
+      return "gzip";
+    case Stage::send_encode:
+      return "send_encode";
+  }
+  return "unknown";
+}
+
+prometheus::Histogram::BucketBoundaries Metrics::delivery_latency_buckets() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+          2.5,   5,      10,    15,   20,    30,   45,  60,   90,  120};
+}
+
+void Metrics::add_stage_cpu(Stage stage, std::chrono::nanoseconds cpu) {
+  if (cpu.count() > 0) stage_cpu(stage).Increment(std::chrono::duration<double>(cpu).count());
+}
+
+void Metrics::add_stage_cpu(const StageCpu& cpu) {
+  for (std::size_t i = 0; i < stage_count; ++i) add_stage_cpu(static_cast<Stage>(i), cpu.spent[i]);
+}
+
 prometheus::Histogram::BucketBoundaries Metrics::duration_buckets() {
   return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 60};
 }
@@ -192,7 +225,21 @@ Metrics::Metrics()
       config_last_reload_success_timestamp(
           family(prometheus::BuildGauge(), *registry_,
                  "pprofd_config_last_reload_success_timestamp_seconds",
-                 "Time of the last successful configuration load.")) {
+                 "Time of the last successful configuration load.")),
+      stage_cpu_seconds(family(prometheus::BuildCounter(), *registry_,
+                               "pprofd_stage_cpu_seconds_total",
+                               "Thread CPU time spent per pipeline stage.")),
+      delivery_latency(family(prometheus::BuildHistogram(), *registry_,
+                              "pprofd_delivery_latency_seconds",
+                              "Time from a scrape's response being read to a sink acknowledging "
+                              "the profile (2xx, or the file written).")),
+      delta_state_bytes_family(family(prometheus::BuildGauge(), *registry_,
+                                      "pprofd_delta_state_bytes",
+                                      "Memory held by delta baselines, summed over all loops.")),
+      delta_state_bytes(delta_state_bytes_family.Add({})) {
+  for (std::size_t i = 0; i < stage_count; ++i)
+    stage_cpu_children_[i] =
+        &stage_cpu_seconds.Add({{"stage", std::string(to_string(static_cast<Stage>(i)))}});
   const auto& info = build_info();
   build_info_gauge
       .Add({{"version", info.version}, {"revision", info.revision}, {"compiler", info.compiler}})

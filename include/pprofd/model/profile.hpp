@@ -4,6 +4,7 @@
 #include "pprofd/model/labels.hpp"
 #include "pprofd/model/profile_type.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +23,9 @@ struct Profile {
   std::int64_t duration_nanos = 0;
   std::int64_t sample_count = 0;
   std::vector<std::pair<std::string, std::string>> sample_types;  // (type, unit)
+  // When the scrape's response was fully read; sinks observe pprofd_delivery_latency_seconds
+  // from it. The epoch (default) means unknown: not observed.
+  std::chrono::steady_clock::time_point scraped_at{};
 };
 
 using ProfilePtr = std::shared_ptr<const Profile>;

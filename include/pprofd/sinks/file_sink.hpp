@@ -2,7 +2,8 @@
 // Writes each profile as <dir>/<service_name>/<__name__>/<unix_ms>-<pod or instance>.pb.gz with a
 // .json sidecar beside it (design §7). Files appear atomically (temp file + rename, profile
 // before sidecar), so a reader never sees a partial file. Retention keeps the directory under
-// max_bytes and deletes files older than max_age. Writing happens on the sink's own thread.
+// max_bytes and deletes files older than max_age. Writing happens on the sink's own thread
+// (named pprofd-file).
 
 #include "pprofd/sinks/sink.hpp"
 
@@ -56,6 +57,7 @@ class FileSink final : public Sink {
   Duration max_age_;
   telemetry::Metrics& metrics_;
   const Clock& clock_;
+  prometheus::Histogram& delivery_latency_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

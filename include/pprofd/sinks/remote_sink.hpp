@@ -53,7 +53,8 @@ class RemoteSink final : public Sink, public std::enable_shared_from_this<Remote
   boost::asio::any_io_executor io_;
   telemetry::Metrics& metrics_;
   const Clock& clock_;
-  std::string path_prefix_;  // before client_: its initialisation fills this in
+  prometheus::Histogram& delivery_latency_;  // this sink's child of pprofd_delivery_latency_seconds
+  std::string path_prefix_;                  // before client_: its initialisation fills this in
   http::Client client_;
   RetryPolicy policy_;
   TokenFile password_;

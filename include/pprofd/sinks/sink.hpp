@@ -7,11 +7,13 @@
 #include "pprofd/config/config.hpp"
 #include "pprofd/model/profile.hpp"
 
+#include <prometheus/histogram.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,12 @@ class Sink : public model::Appender {
 };
 
 using SinkPtr = std::shared_ptr<Sink>;
+
+// Observes pprofd_delivery_latency_seconds once per acknowledged profile: from its scrape's end
+// (Profile::scraped_at; profiles without one are skipped) to `acknowledged`.
+void observe_delivery_latency(prometheus::Histogram& latency,
+                              std::span<const model::ProfilePtr> profiles,
+                              std::chrono::steady_clock::time_point acknowledged);
 
 // Hands every profile to every sink.
 class Fanout final : public model::Appender {

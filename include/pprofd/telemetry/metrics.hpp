@@ -9,6 +9,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +25,27 @@ struct BuildInfo {
 };
 
 const BuildInfo& build_info();
+
+// Pipeline stages whose thread CPU time pprofd_stage_cpu_seconds_total{stage} counts.
+enum class Stage {
+  gunzip,       // inflating a target's gzip body
+  inspect,      // walking a profile to validate and summarise it (scraped or delta output)
+  decode,       // delta: parsing the input profile
+  delta,        // delta: keying samples and diffing against the baseline
+  encode,       // delta: writing the delta profile
+  gzip,         // compressing a profile for the sinks
+  send_encode,  // building a sink's request body (or the file sink's sidecar)
+};
+inline constexpr std::size_t stage_count = 7;
+std::string_view to_string(Stage stage);
+
+// Thread CPU time per stage, gathered where the work runs and added to the counters in one go.
+struct StageCpu {
+  std::array<std::chrono::nanoseconds, stage_count> spent{};
+  void add(Stage stage, std::chrono::nanoseconds cpu) {
+    spent[static_cast<std::size_t>(stage)] += cpu;
+  }
+};
 
 class Metrics {
  public:
@@ -65,10 +89,26 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& discovery_labels_truncated;  // {}
   prometheus::Family<prometheus::Gauge>& config_last_reload_successful;
   prometheus::Family<prometheus::Gauge>& config_last_reload_success_timestamp;
+  prometheus::Family<prometheus::Counter>& stage_cpu_seconds;       // {stage}
+  prometheus::Family<prometheus::Histogram>& delivery_latency;      // {sink}
+  prometheus::Family<prometheus::Gauge>& delta_state_bytes_family;  // {}
+
+  // Children created up front, so hot paths never call Family::Add.
+  prometheus::Gauge& delta_state_bytes;
+  prometheus::Counter& stage_cpu(Stage stage) {
+    return *stage_cpu_children_[static_cast<std::size_t>(stage)];
+  }
+  // Adds every non-zero stage of `cpu` to pprofd_stage_cpu_seconds_total.
+  void add_stage_cpu(const StageCpu& cpu);
+  void add_stage_cpu(Stage stage, std::chrono::nanoseconds cpu);
 
   // Histogram buckets used by the families above.
   static prometheus::Histogram::BucketBoundaries duration_buckets();
   static prometheus::Histogram::BucketBoundaries lateness_buckets();
+  static prometheus::Histogram::BucketBoundaries delivery_latency_buckets();
+
+ private:
+  std::array<prometheus::Counter*, stage_count> stage_cpu_children_{};
 };
 
 }  // namespace pprofd::telemetry

@@ -59,3 +59,29 @@ TEST_CASE("bad answers are classified") {
   CHECK(result_of(200, pprofd::pprof::gzip(std::string(1 << 20, '\0')), 1 << 16).result ==
         ScrapeResult::too_large);
 }
+
+TEST_CASE("validation splits into unpacking and inspecting, each a stage of its own") {
+  const auto body = testdata("allocs_2.pb.gz");
+  auto unpacked = unpack_response(200, body, limit);
+  REQUIRE(unpacked.has_value());
+  CHECK(unpacked->gzipped == body);
+  const auto raw = unpacked->raw;
+  auto v = inspect_body(std::move(*unpacked), "");
+  REQUIRE(v.has_value());
+  CHECK(v->raw == raw);
+  CHECK(v->gzipped == body);
+  CHECK(v->summary.sample_types.size() == 4);
+
+  // A raw body is not gzipped by either step: only what is forwarded as is needs it.
+  auto raw_unpacked = unpack_response(200, raw, limit);
+  REQUIRE(raw_unpacked.has_value());
+  auto plain = inspect_body(std::move(*raw_unpacked), "");
+  REQUIRE(plain.has_value());
+  CHECK(plain->gzipped.empty());
+
+  CHECK(unpack_response(503, "busy", limit).error().result == ScrapeResult::http_error);
+  // Unpacking accepts any bytes; inspecting rejects what is not pprof.
+  auto html = unpack_response(200, "<html></html>", limit);
+  REQUIRE(html.has_value());
+  CHECK(inspect_body(std::move(*html), "text/html").error().result == ScrapeResult::invalid);
+}

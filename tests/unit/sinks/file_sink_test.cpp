@@ -182,3 +182,23 @@ TEST_CASE("existing files count toward max_bytes after a restart") {
   CHECK(restarted.stored_bytes() <= 2500);
   CHECK(restarted.stored_bytes() > 0);
 }
+
+TEST_CASE("the file sink observes delivery latency once per written profile") {
+  TempDir tmp;
+  telemetry::Metrics metrics;
+  FakeClock clock;
+  sinks::FileSink sink(sink_config(tmp.path), metrics, clock);
+  sink.start();
+  for (int i = 0; i < 2; ++i) {
+    auto p = std::make_shared<model::Profile>(*make_profile(1000 + i, "body"));
+    p->scraped_at = std::chrono::steady_clock::now();
+    sink.append(std::move(p));
+  }
+  sink.append(make_profile(3000, "no scrape time"));  // not observed
+  REQUIRE(drain(sink));
+  const auto text = metrics.render();
+  CHECK(text.find("pprofd_sink_sent_profiles_total{sink=\"local\"} 3") != std::string::npos);
+  CHECK(text.find("pprofd_delivery_latency_seconds_count{sink=\"local\"} 2") != std::string::npos);
+  CHECK(text.find("pprofd_stage_cpu_seconds_total{stage=\"send_encode\"} 0\n") ==
+        std::string::npos);
+}

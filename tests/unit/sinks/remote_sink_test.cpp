@@ -205,3 +205,54 @@ TEST_CASE("a full queue drops the oldest, and shutdown counts what it could not 
                "pprofd_sink_dropped_profiles_total{reason=\"shutdown\",sink=\"remote\"}") == 10);
   CHECK(sink->queued_bytes() == 0);
 }
+
+TEST_CASE("delivery latency is observed once per acknowledged profile, retries included") {
+  asio::io_context io;
+  Receiver rx(io);
+  rx.script = {503};  // the batch is delivered on the second attempt
+  telemetry::Metrics metrics;
+  SystemClock clock;
+  auto sink = std::make_shared<sinks::RemoteSink>(sink_config(config::SinkType::pyroscope, rx.port),
+                                                  io.get_executor(), metrics, clock, nullptr);
+  const auto scraped = std::chrono::steady_clock::now() - 50ms;
+  for (int i = 0; i < 5; ++i) {
+    auto p = std::make_shared<model::Profile>(*make_profile(i));
+    p->scraped_at = scraped;
+    sink->append(std::move(p));
+  }
+  sink->append(make_profile(5));  // no scrape time (not from a scrape): not observed
+  sink->start();
+  run_until(
+      io, [&] { return metric(metrics, "pprofd_sink_sent_profiles_total{sink=\"remote\"}") == 6; });
+  CHECK(metric(metrics, "pprofd_sink_retries_total{sink=\"remote\"}") == 1);
+  CHECK(metric(metrics, "pprofd_delivery_latency_seconds_count{sink=\"remote\"}") == 5);
+  CHECK(metric(metrics, "pprofd_delivery_latency_seconds_sum{sink=\"remote\"}") >= 5 * 0.05);
+  CHECK(metric(metrics, "pprofd_delivery_latency_seconds_bucket{sink=\"remote\",le=\"0.025\"}") ==
+        0);
+  // The batch is encoded once, not per attempt, and that CPU is counted.
+  CHECK(metric(metrics, "pprofd_stage_cpu_seconds_total{stage=\"send_encode\"}") > 0);
+  CHECK(drain(io, *sink, 1s));
+}
+
+TEST_CASE("a rejected profile is not observed as delivered") {
+  asio::io_context io;
+  Receiver rx(io);
+  rx.script = {400};
+  telemetry::Metrics metrics;
+  SystemClock clock;
+  auto sink =
+      std::make_shared<sinks::RemoteSink>(sink_config(config::SinkType::pyroscope_ingest, rx.port),
+                                          io.get_executor(), metrics, clock, nullptr);
+  sink->start();
+  for (int i = 0; i < 2; ++i) {
+    auto p = std::make_shared<model::Profile>(*make_profile(i));
+    p->scraped_at = std::chrono::steady_clock::now();
+    sink->append(std::move(p));
+  }
+  run_until(
+      io, [&] { return metric(metrics, "pprofd_sink_sent_profiles_total{sink=\"remote\"}") == 1; });
+  CHECK(metric(metrics,
+               "pprofd_sink_dropped_profiles_total{reason=\"rejected\",sink=\"remote\"}") == 1);
+  CHECK(metric(metrics, "pprofd_delivery_latency_seconds_count{sink=\"remote\"}") == 1);
+  CHECK(drain(io, *sink, 1s));
+}
