@@ -190,6 +190,7 @@ def main():
     ap.add_argument("--intervals", type=int, default=2, help="measured intervals (default 2)")
     ap.add_argument("--out", default="", help="append the JSON result to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--wrap", default="", help="command prefix for pprofd, e.g. 'heaptrack -o FILE'")
     args = ap.parse_args()
 
     n = args.targets
@@ -249,7 +250,7 @@ server:
   listen_address: 127.0.0.1:{admin}
 shutdown_timeout: 5s
 """)
-        pprofd = start("pprofd", [args.pprofd, "run", f"--config.file={work / 'pprofd.yaml'}", "--log.level=warn"])
+        pprofd = start("pprofd", args.wrap.split() + [args.pprofd, "run", f"--config.file={work / 'pprofd.yaml'}", "--log.level=warn"])
         metrics_url = f"http://127.0.0.1:{admin}/metrics"
 
         def scrape():
@@ -329,11 +330,17 @@ shutdown_timeout: 5s
                 f.write(line + "\n")
         return 0
     finally:
+        # pprofd first (the last started), so it can flush to a receiver that is still there.
         for proc in reversed(children):
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
+                    pass
+            if proc is children[-1]:
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
                     pass
         deadline = time.monotonic() + 10
         for proc in children:

@@ -25,6 +25,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -88,6 +89,18 @@ boost::system::result<scrape::Settings, config::ConfigError> scrape_settings(
   s.bearer_token_file = c.scrape.bearer_token_file;
   s.seed = instance_seed();
   return s;
+}
+
+// Every target holds a keep-alive connection: 1,024 descriptors, a common default soft limit,
+// would cap pprofd at about a thousand targets. Raised to the hard limit, as Go programs do.
+void raise_open_files_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const auto soft = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  telemetry::log_debug("open files limit raised",
+                       {{"from", std::to_string(soft)}, {"to", std::to_string(limit.rlim_max)}});
 }
 
 // Names every thread of a pool: each naming job waits until all of them have started, so no
@@ -413,6 +426,7 @@ int run(const Options& options) {
   }
 
   std::signal(SIGPIPE, SIG_IGN);
+  raise_open_files_limit();
   Daemon daemon(options, std::move(config));
   if (auto ok = daemon.init(std::move(*settings)); !ok) {
     telemetry::log_error("startup failed", {{"error", ok.error().message}});

@@ -437,19 +437,20 @@ bool read_label(std::string_view bytes, Label& out) {
   return true;
 }
 
-// Baseline values are zigzag varints: most cumulative counts take one to four bytes.
-void put_zigzag(std::string& out, std::int64_t v) {
-  wire::put_varint(out, (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
+// Baseline values are protobuf-style int64 varints: the non-negative counts Go writes take one to
+// five bytes (a negative one, which Go never writes, takes ten).
+void put_count(std::string& out, std::int64_t v) {
+  wire::put_varint(out, static_cast<std::uint64_t>(v));
 }
 
-std::int64_t get_zigzag(const unsigned char*& p) {
+std::int64_t get_count(const unsigned char*& p) {
   std::uint64_t v = 0;
   for (unsigned shift = 0;; shift += 7) {
     const unsigned char b = *p++;
     v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
     if ((b & 0x80) == 0) break;
   }
-  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+  return static_cast<std::int64_t>(v);
 }
 
 // String indices of the output: "" stays 0, the rest numbered in order of first use.
@@ -649,7 +650,7 @@ Result<DeltaOutput> DeltaComputer::apply(std::string_view raw) {
                                      [&](std::size_t c) { return row[c] != 0; });
     if (nonzero) {
       s.next_keys.push_back(key);
-      for (std::size_t c : delta_columns) put_zigzag(s.next_values, row[c]);
+      for (std::size_t c : delta_columns) put_count(s.next_values, row[c]);
     }
 
     bool has_previous = false;
@@ -658,11 +659,11 @@ Result<DeltaOutput> DeltaComputer::apply(std::string_view raw) {
       // down to zero: the process restarted, possibly as a new binary with new addresses.
       for (; baseline_row < baseline_keys_.size() && baseline_keys_[baseline_row] < key;
            ++baseline_row) {
-        for (std::size_t c = 0; c < stride; ++c) get_zigzag(baseline_cursor);
+        for (std::size_t c = 0; c < stride; ++c) get_count(baseline_cursor);
         went_down = true;
       }
       if (baseline_row < baseline_keys_.size() && baseline_keys_[baseline_row] == key) {
-        for (std::size_t c = 0; c < stride; ++c) previous[c] = get_zigzag(baseline_cursor);
+        for (std::size_t c = 0; c < stride; ++c) previous[c] = get_count(baseline_cursor);
         ++baseline_row;
         has_previous = true;
       }
@@ -830,8 +831,10 @@ Result<DeltaOutput> DeltaComputer::apply(std::string_view raw) {
     out.cpu.encode = stopwatch.lap();
   }
 
-  baseline_keys_.assign(s.next_keys.begin(), s.next_keys.end());
-  baseline_values_.assign(s.next_values.begin(), s.next_values.end());
+  // Fresh, exactly sized copies: assign() would keep (and a string would double) the capacity of
+  // the largest profile ever seen, and thousands of baselines are alive at once.
+  baseline_keys_ = std::vector<std::uint64_t>(s.next_keys.begin(), s.next_keys.end());
+  baseline_values_ = std::string(s.next_values);
   columns_hash_ = columns_hash;
   baseline_time_nanos_ = header.time_nanos;
   seeded_ = true;

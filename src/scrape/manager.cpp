@@ -325,16 +325,10 @@ class Loop : public std::enable_shared_from_this<Loop> {
       out.cpu.add(Stage::delta, std::max(split.diff, apply_cpu - split.decode - split.encode));
       out.delta = delta->status;
       if (delta->status != pprof::DeltaStatus::emitted) return out;  // baseline only
-      auto summary = pprof::inspect(delta->profile);
-      out.cpu.add(Stage::inspect, cpu.lap());
-      if (!summary) {
-        out.delta_failed = true;
-        out.error = ScrapeError{ScrapeResult::invalid, "delta output: " + summary.error().message};
-        return out;
-      }
-      profile->time_nanos = summary->time_nanos;
-      profile->duration_nanos = summary->duration_nanos;
-      profile->sample_count = static_cast<std::int64_t>(summary->sample_count);
+      // apply() wrote the delta itself and reports what it holds: no second walk needed.
+      profile->time_nanos = delta->time_nanos;
+      profile->duration_nanos = delta->duration_nanos;
+      profile->sample_count = static_cast<std::int64_t>(delta->sample_count);
       profile->gzipped = pprof::gzip(delta->profile);
       out.cpu.add(Stage::gzip, cpu.lap());
       profile->raw_size = delta->profile.size();

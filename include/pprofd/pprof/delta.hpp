@@ -58,7 +58,7 @@ class DeltaComputer {
 
  private:
   // The cumulative values of the last profile: its distinct sample keys in ascending order, and
-  // for each key with any non-zero count, one zigzag varint per delta column. apply() walks both
+  // for each key with any non-zero count, one varint per delta column. apply() walks both
   // in order against the sorted keys of the new profile, so no index is stored.
   std::vector<std::uint64_t> baseline_keys_;
   std::string baseline_values_;
