@@ -304,6 +304,7 @@ shutdown_timeout: 5s
             "scrape_results": {k: int(v) for k, v in sorted(by_result.items())},
             "profiles_forwarded_per_s": round(forwarded / elapsed, 1),
             "receiver_profiles_per_s": round((recv1["profiles"] - recv0["profiles"]) / elapsed, 1),
+            "receiver_requests_per_s": round((recv1["requests"] - recv0["requests"]) / elapsed, 1),
             "dropped": int(delta("pprofd_sink_dropped_profiles_total")),
             "cpu_cores": round(cpu / elapsed, 3),
             "cpu_s_per_1000_profiles": round(1000 * cpu / forwarded, 3) if forwarded else None,

@@ -149,6 +149,16 @@ void RemoteSink::append(model::ProfilePtr profile) {
   wake_.cancel_one();
 }
 
+bool RemoteSink::batch_ready() const {
+  if (queue_.size() >= push_batch_max_profiles) return true;
+  std::uint64_t raw = 0;
+  for (const auto& p : queue_) {
+    raw += p->raw_size;
+    if (raw > push_batch_raw_bytes) return true;
+  }
+  return false;
+}
+
 std::vector<model::ProfilePtr> RemoteSink::take_batch() {
   std::vector<model::ProfilePtr> batch;
   std::uint64_t raw = 0;
@@ -194,6 +204,17 @@ asio::awaitable<void> RemoteSink::sender() {
       // or this sender being cancelled, which the cancellation state tells apart.
       if (co_await cancelled()) break;
       continue;
+    }
+    if (config_.type == config::SinkType::pyroscope && !stopping_ && !batch_ready()) {
+      // Linger until the oldest queued profile is push_batch_linger old, so a push carries
+      // many series instead of one.
+      const auto deadline = queue_.front()->scraped_at + push_batch_linger;
+      if (deadline > std::chrono::steady_clock::now()) {
+        asio::steady_timer linger(wake_.get_executor(), deadline);
+        co_await linger.async_wait(use_tuple);
+        if (co_await cancelled()) break;
+        continue;  // another sender may have taken the queue meanwhile
+      }
     }
     co_await deliver(take_batch());
     if (co_await cancelled()) break;

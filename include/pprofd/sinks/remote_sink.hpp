@@ -14,6 +14,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
 #include <deque>
 #include <random>
 #include <set>
@@ -24,6 +25,9 @@ namespace pprofd::sinks {
 // (uncompressed bytes), so the rate limiter can always admit it whole.
 inline constexpr std::uint64_t push_batch_raw_bytes = 1536 * 1024;
 inline constexpr std::size_t push_batch_max_profiles = 64;
+// A profile waits up to this long after its scrape for others to share its push: at 1,000
+// profiles/s this turns ~770 requests/s into ~10 (bench/ figures in docs/benchmarks.md).
+inline constexpr std::chrono::milliseconds push_batch_linger{100};
 inline constexpr std::size_t senders_per_sink = 4;
 
 class RemoteSink final : public Sink, public std::enable_shared_from_this<RemoteSink> {
@@ -69,6 +73,9 @@ class RemoteSink final : public Sink, public std::enable_shared_from_this<Remote
       last_queue_full_log_{};  // batches abandoned mid-delivery at the deadline
   std::size_t running_senders_ = 0;
   bool stopping_ = false;
+  // Whether the queue holds a full push batch already (a sender then need not linger).
+  bool batch_ready() const;
+
   boost::asio::steady_timer wake_;      // senders sleep here while the queue is empty
   boost::asio::steady_timer all_done_;  // fires when the last sender returns
   boost::asio::cancellation_signal cancel_senders_[senders_per_sink];
