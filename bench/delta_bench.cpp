@@ -3,6 +3,8 @@
 //
 //   delta_bench DIR [--min-seconds S]
 //
+// A second table compares gzip levels on the medium delta output (CPU against bytes sent).
+//
 // DIR holds <size>-base.pb.gz and <size>-next.pb.gz pairs written by bench/gen (two consecutive
 // real Go allocs profiles of one process). Every stage is timed with CLOCK_THREAD_CPUTIME_ID
 // (CPU time of this thread: no scheduler noise from other processes) and the median over the
@@ -157,6 +159,27 @@ int main(int argc, char** argv) {
                 fmt_us(t_gzip).c_str(), fmt_us(t_total).c_str(),
                 fmt_kb(seeded.state_bytes()).c_str());
     std::fflush(stdout);
+  }
+
+  // Which gzip level the delta output should get: CPU against bytes on the wire to the sink.
+  {
+    const std::string base = must(pp::gunzip(read_file(dir + "/medium-base.pb.gz"), limit), "");
+    const std::string next = must(pp::gunzip(read_file(dir + "/medium-next.pb.gz"), limit), "");
+    pp::DeltaComputer d;
+    must(d.apply(base), "apply base");
+    const std::string delta = must(d.apply(next), "apply next").profile;
+    std::printf("\nmedium delta output, %s uncompressed:\n\n| gzip level | µs | bytes | ratio |\n",
+                fmt_kb(delta.size()).c_str());
+    std::printf("|---:|---:|---:|---:|\n");
+    std::size_t keep = 0;
+    for (int level : {1, 2, 4, 6, 9}) {
+      const std::size_t bytes = pp::gzip(delta, level).size();
+      const double t = median_us(
+          min_seconds, [] {}, [&] { keep += pp::gzip(delta, level).size(); });
+      std::printf("| %d | %s | %s | %.1f× |\n", level, fmt_us(t).c_str(), fmt_kb(bytes).c_str(),
+                  static_cast<double>(delta.size()) / static_cast<double>(bytes));
+    }
+    if (keep == 0) fail("nothing measured");
   }
   return 0;
 }
