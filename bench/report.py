@@ -63,6 +63,7 @@ def plot(rows, path):
     ax1.legend()
     ax2.plot(xs, [r["rss_steady_mib"] for r in rows], "o-", label="RSS steady (MiB)")
     ax2.plot(xs, [r["rss_peak_mib"] for r in rows], "s--", label="RSS peak (MiB)")
+    ax2.plot(xs, [r.get("delta_state_mib", 0) for r in rows], "^:", label="of which delta baselines (MiB)")
     ax2.set_xscale("log")
     ax2.set_xlabel("targets")
     ax2.set_title("pprofd memory")

@@ -110,6 +110,41 @@ TEST_CASE("push sink batches profiles into one request under the base path") {
   CHECK(drain(io, *sink, 1s));
 }
 
+TEST_CASE("push sink lingers after a fresh scrape so profiles arriving apart share one push") {
+  asio::io_context io;
+  Receiver rx(io);
+  telemetry::Metrics metrics;
+  SystemClock clock;
+  auto sink = std::make_shared<sinks::RemoteSink>(sink_config(config::SinkType::pyroscope, rx.port),
+                                                  io.get_executor(), metrics, clock, nullptr);
+  sink->start();
+  const auto first_scrape = std::chrono::steady_clock::now();
+  // Three profiles appended 10 ms apart, each stamped with its scrape time, as loops do.
+  for (int i = 0; i < 3; ++i) {
+    auto p = std::make_shared<model::Profile>(*make_profile(i));
+    p->scraped_at = std::chrono::steady_clock::now();
+    sink->append(std::move(p));
+    io.run_for(10ms);
+  }
+  run_until(
+      io, [&] { return metric(metrics, "pprofd_sink_sent_profiles_total{sink=\"remote\"}") == 3; });
+  CHECK(rx.paths.size() == 1);
+  CHECK(std::chrono::steady_clock::now() - first_scrape >= sinks::push_batch_linger);
+
+  // A full batch goes at once: stamped an hour ahead, these would otherwise wait an hour.
+  for (std::size_t i = 0; i < sinks::push_batch_max_profiles; ++i) {
+    auto p = std::make_shared<model::Profile>(*make_profile(static_cast<int>(i)));
+    p->scraped_at = std::chrono::steady_clock::now() + 1h;
+    sink->append(std::move(p));
+  }
+  run_until(io, [&] {
+    return metric(metrics, "pprofd_sink_sent_profiles_total{sink=\"remote\"}") ==
+           3 + static_cast<double>(sinks::push_batch_max_profiles);
+  });
+  CHECK(rx.paths.size() == 2);
+  CHECK(drain(io, *sink, 1s));
+}
+
 TEST_CASE("retryable answers are retried until delivered; nothing is lost") {
   asio::io_context io;
   Receiver rx(io);
