@@ -62,7 +62,15 @@ ulimit -n "$(ulimit -Hn)"
   echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/Mem:/{print $2}') GiB RAM"
   echo "kernel: $(uname -r); pprofd $("$pprofd" version 2>/dev/null | head -1)"
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "profiles: $(cat "$build/sim-profiles/manifest.json" | tr -d '\n' | cut -c1-400)"
+  "$py" - "$build/sim-profiles/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+print(f"profiles: recorded from a Go {m['go_version'][2:]} workload, MemProfileRate {m['mem_profile_rate']}, "
+      f"{m['snapshots']} snapshots; mean gzipped / uncompressed / samples per type:")
+for name, t in sorted(m["types"].items()):
+    print(f"  {name:9} {t['compressed_bytes']['mean'] / 1000:6.1f} KB {t['uncompressed_bytes']['mean'] / 1000:7.1f} KB "
+          f"{t['samples']['mean']:7.0f}")
+PY
 } | tee "$out/machine.txt" >&2
 
 IFS=, read -r -a counts <<<"$targets"

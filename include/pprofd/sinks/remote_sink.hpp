@@ -26,7 +26,7 @@ namespace pprofd::sinks {
 inline constexpr std::uint64_t push_batch_raw_bytes = 1536 * 1024;
 inline constexpr std::size_t push_batch_max_profiles = 64;
 // A profile waits up to this long after its scrape for others to share its push: at 1,000
-// profiles/s this turns ~770 requests/s into ~10 (bench/ figures in docs/benchmarks.md).
+// profiles/s this turns ~765 requests/s into ~21 (figures in docs/benchmarks.md).
 inline constexpr std::chrono::milliseconds push_batch_linger{100};
 inline constexpr std::size_t senders_per_sink = 4;
 
