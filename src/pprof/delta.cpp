@@ -110,12 +110,15 @@ struct LineEntry {
 struct FunctionEntry {
   std::uint64_t id = 0;
   std::uint64_t name = 0;
+  std::uint64_t system_name = 0;
   std::uint64_t filename = 0;
   std::string_view bytes;
 };
 
 struct MappingEntry {
   std::uint64_t id = 0;
+  std::uint64_t filename = 0;
+  std::uint64_t build_id = 0;
   std::string_view bytes;
 };
 
@@ -188,9 +191,26 @@ struct Scratch {
 
   // A huge profile must not pin its working memory in a worker forever.
   void trim() {
-    constexpr std::size_t keep_bytes = 8 << 20;
-    if (values.capacity() * sizeof(std::int64_t) > keep_bytes) *this = Scratch{};
+    constexpr std::size_t keep_bytes = 16 << 20;
+    const std::size_t held =
+        values.capacity() * sizeof(std::int64_t) + keys.capacity() * sizeof(SampleKey) +
+        samples.capacity() * sizeof(std::string_view) +
+        sample_info.capacity() * sizeof(SampleInfo) +
+        sample_locations.capacity() * sizeof(std::uint32_t) +
+        strings.capacity() * sizeof(std::string_view) +
+        locations.capacity() * sizeof(LocationEntry) + lines.capacity() * sizeof(LineEntry) +
+        functions.capacity() * sizeof(FunctionEntry) + mappings.capacity() * sizeof(MappingEntry) +
+        location_hash.capacity() * sizeof(std::uint64_t) +
+        next_keys.capacity() * sizeof(std::uint64_t) + next_values.capacity() +
+        string_remap.capacity() * sizeof(std::int64_t);
+    if (held > keep_bytes) *this = Scratch{};
   }
+};
+
+// Trims the scratch area on every way out of apply(), errors included.
+struct TrimOnExit {
+  Scratch& scratch;
+  ~TrimOnExit() { scratch.trim(); }
 };
 
 Scratch& scratch() {
@@ -326,6 +346,8 @@ class Decoder {
     MappingEntry m{.bytes = bytes};
     if (!varint_fields(bytes, [&](std::uint32_t f, std::uint64_t v) {
           if (f == 1) m.id = v;
+          if (f == 5) m.filename = v;
+          if (f == 6) m.build_id = v;
         }))
       return false;
     s_.mappings.push_back(m);
@@ -337,6 +359,7 @@ class Decoder {
     if (!varint_fields(bytes, [&](std::uint32_t f, std::uint64_t v) {
           if (f == 1) fn.id = v;
           if (f == 2) fn.name = v;
+          if (f == 3) fn.system_name = v;
           if (f == 4) fn.filename = v;
         }))
       return false;
@@ -503,6 +526,7 @@ bool copy_remapped(std::string_view bytes, std::uint32_t string_fields, StringRe
 Result<DeltaOutput> DeltaComputer::apply(std::string_view raw) {
   Scratch& s = scratch();
   s.clear();
+  const TrimOnExit trim{s};
   CpuStopwatch stopwatch;
   DeltaOutput out;
 
@@ -528,6 +552,42 @@ Result<DeltaOutput> DeltaComputer::apply(std::string_view raw) {
   if (delta_columns.empty()) return make_error("pprof: profile has no cumulative columns to diff");
   if (!s.function_index.build(s.functions)) return make_error("pprof: duplicate function id");
   if (!s.location_index.build(s.locations)) return make_error("pprof: duplicate location id");
+  if (!s.mapping_index.build(s.mappings)) return make_error("pprof: duplicate mapping id");
+  // Everything the output may reference is checked now, whatever the outcome: a profile that
+  // would be invalid to emit must not become the baseline either.
+  const auto in_range = [&](std::uint64_t i) { return i < string_count; };
+  for (const FunctionEntry& f : s.functions) {
+    if (!in_range(f.name) || !in_range(f.system_name) || !in_range(f.filename))
+      return make_error("pprof: function string index out of range");
+  }
+  for (const MappingEntry& m : s.mappings) {
+    if (!in_range(m.filename) || !in_range(m.build_id))
+      return make_error("pprof: mapping string index out of range");
+  }
+  if (!in_range(header.drop_frames) || !in_range(header.keep_frames) ||
+      !in_range(header.default_sample_type) || !in_range(header.doc_url) ||
+      (header.period_type &&
+       (!in_range(header.period_type->first) || !in_range(header.period_type->second))) ||
+      !std::all_of(header.comments.begin(), header.comments.end(), in_range))
+    return make_error("pprof: string index out of range");
+  for (const LocationEntry& loc : s.locations) {
+    if (loc.mapping_id != 0 && s.mapping_index.find(loc.mapping_id) == IdIndex::absent) {
+      return make_error("pprof: location " + std::to_string(loc.id) +
+                        " references missing mapping " + std::to_string(loc.mapping_id));
+    }
+    for (std::uint32_t l = 0; l < loc.line_count; ++l) {
+      const std::uint64_t function_id = s.lines[loc.first_line + l].function_id;
+      if (function_id != 0 && s.function_index.find(function_id) == IdIndex::absent) {
+        return make_error("pprof: location " + std::to_string(loc.id) +
+                          " references missing function " + std::to_string(function_id));
+      }
+    }
+  }
+  const std::size_t columns = header.sample_types.size();
+  // Each value takes at least one byte: more cells than input bytes cannot be a valid profile,
+  // and must not size an allocation.
+  if (s.samples.size() > raw.size() / columns)
+    return make_error("pprof: more sample values than the profile has bytes");
   out.cpu.decode = stopwatch.lap();
 
   // ---- diff: key every sample, merge duplicates, merge-join with the sorted baseline.
@@ -559,7 +619,6 @@ Result<DeltaOutput> DeltaComputer::apply(std::string_view raw) {
     s.location_hash[i] = h;
   }
 
-  const std::size_t columns = header.sample_types.size();
   const std::size_t sample_count = s.samples.size();
   s.values.resize(sample_count * columns);
   s.keys.resize(sample_count);
@@ -698,7 +757,6 @@ Result<DeltaOutput> DeltaComputer::apply(std::string_view raw) {
       }
       ++kept;
     }
-    if (!s.mapping_index.build(s.mappings)) return make_error("pprof: duplicate mapping id");
     s.location_used.assign(s.locations.size(), 0);
     s.function_used.assign(s.functions.size(), 0);
     s.mapping_used.assign(s.mappings.size(), 0);
@@ -812,8 +870,7 @@ Result<DeltaOutput> DeltaComputer::apply(std::string_view raw) {
     wire::put_varint_field(profile, field::drop_frames, drop_frames);
     wire::put_varint_field(profile, field::keep_frames, keep_frames);
     std::int64_t duration = header.duration_nanos;
-    if (header.time_nanos != 0 && baseline_time_nanos_ != 0 &&
-        header.time_nanos > baseline_time_nanos_) {
+    if (baseline_time_nanos_ > 0 && header.time_nanos > baseline_time_nanos_) {
       duration = header.time_nanos - baseline_time_nanos_;
     }
     wire::put_varint_field(profile, field::time_nanos,
@@ -833,12 +890,15 @@ Result<DeltaOutput> DeltaComputer::apply(std::string_view raw) {
 
   // Fresh, exactly sized copies: assign() would keep (and a string would double) the capacity of
   // the largest profile ever seen, and thousands of baselines are alive at once.
-  baseline_keys_ = std::vector<std::uint64_t>(s.next_keys.begin(), s.next_keys.end());
-  baseline_values_ = std::string(s.next_values);
+  // Both copies are made before either member changes, so running out of memory here cannot
+  // leave keys and values out of step.
+  std::vector<std::uint64_t> keys(s.next_keys.begin(), s.next_keys.end());
+  std::string values(s.next_values);
+  baseline_keys_ = std::move(keys);
+  baseline_values_ = std::move(values);
   columns_hash_ = columns_hash;
   baseline_time_nanos_ = header.time_nanos;
   seeded_ = true;
-  s.trim();
   return out;
 }
 

@@ -147,6 +147,8 @@ void RemoteSink::append(model::ProfilePtr profile) {
   }
   update_queue_gauge();
   wake_.cancel_one();
+  // Senders lingering for a fuller push stop waiting once a full one is there.
+  if (!lingering_.empty() && batch_ready()) end_lingering();
 }
 
 bool RemoteSink::batch_ready() const {
@@ -211,7 +213,9 @@ asio::awaitable<void> RemoteSink::sender() {
       const auto deadline = queue_.front()->scraped_at + push_batch_linger;
       if (deadline > std::chrono::steady_clock::now()) {
         asio::steady_timer linger(wake_.get_executor(), deadline);
+        lingering_.insert(&linger);
         co_await linger.async_wait(use_tuple);
+        lingering_.erase(&linger);
         if (co_await cancelled()) break;
         continue;  // another sender may have taken the queue meanwhile
       }
@@ -333,6 +337,10 @@ asio::awaitable<void> RemoteSink::deliver(std::vector<model::ProfilePtr> batch) 
   }
 }
 
+void RemoteSink::end_lingering() {
+  for (auto* timer : lingering_) timer->cancel();
+}
+
 void RemoteSink::wake_backing_off() {
   for (auto* timer : backing_off_) timer->cancel();
 }
@@ -342,6 +350,7 @@ asio::awaitable<bool> RemoteSink::drain(std::chrono::steady_clock::time_point de
   stopping_ = true;
   wake_.cancel();      // idle senders see the stop; busy ones finish the queue first
   wake_backing_off();  // and nobody sleeps out a backoff while the deadline runs
+  end_lingering();     // nor waits to fill a push
   asio::steady_timer limit(io_, deadline);
   if (running_senders_ > 0) {
     // Whichever comes first: every sender done, or the deadline.

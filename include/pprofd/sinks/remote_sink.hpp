@@ -52,6 +52,7 @@ class RemoteSink final : public Sink, public std::enable_shared_from_this<Remote
   void count_dropped(std::string_view reason, std::size_t profiles);
   void update_queue_gauge();
   void wake_backing_off();
+  void end_lingering();
 
   config::SinkConfig config_;
   boost::asio::any_io_executor io_;
@@ -69,6 +70,7 @@ class RemoteSink final : public Sink, public std::enable_shared_from_this<Remote
   std::uint64_t queued_bytes_ = 0;
   std::size_t shutdown_drops_ = 0;
   std::set<boost::asio::steady_timer*> backing_off_;  // senders waiting to retry
+  std::set<boost::asio::steady_timer*> lingering_;    // senders waiting to fill a push
   std::chrono::steady_clock::time_point
       last_queue_full_log_{};  // batches abandoned mid-delivery at the deadline
   std::size_t running_senders_ = 0;

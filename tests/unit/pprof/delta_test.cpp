@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <string>
 
@@ -448,4 +449,71 @@ TEST_CASE("a stack that had counts and disappears is a reset", "[delta]") {
   const pb::Profile out = must_emit(d, only_a.bytes());
   REQUIRE(out.sample_size() == 1);
   CHECK(out.sample(0).value(0) == 1);
+}
+
+TEST_CASE("a profile that would be invalid to emit never becomes the baseline", "[delta]") {
+  auto good = [] {
+    Builder b({{"contentions", "count"}, {"delay", "nanoseconds"}});
+    b.sample({b.location(0x10, "main.a")}, {1, 10});
+    return b;
+  };
+  SECTION("duplicate mapping ids") {
+    Builder b = good();
+    for (int i = 0; i < 2; ++i) b.profile().add_mapping()->set_id(1);
+    DeltaComputer d;
+    CHECK_FALSE(d.apply(b.bytes()).has_value());
+    CHECK(d.state_bytes() == 0);
+  }
+  SECTION("a location naming a function or mapping that does not exist") {
+    Builder dangling_function = good();
+    dangling_function.profile().mutable_location(0)->mutable_line(0)->set_function_id(99);
+    Builder dangling_mapping = good();
+    dangling_mapping.profile().mutable_location(0)->set_mapping_id(42);
+    for (const Builder* b : {&dangling_function, &dangling_mapping}) {
+      DeltaComputer d;
+      auto r = d.apply(b->bytes());
+      REQUIRE_FALSE(r.has_value());
+      CHECK(r.error().message.find("references missing") != std::string::npos);
+      CHECK(d.state_bytes() == 0);
+    }
+  }
+  SECTION("string indices out of range in fields only the output would use") {
+    Builder bad_function = good();
+    bad_function.profile().mutable_function(0)->set_system_name(1000);
+    Builder bad_header = good();
+    bad_header.profile().set_doc_url(1000);
+    for (const Builder* b : {&bad_function, &bad_header}) {
+      DeltaComputer d;
+      CHECK_FALSE(d.apply(b->bytes()).has_value());
+      CHECK(d.state_bytes() == 0);
+    }
+  }
+  SECTION("more sample values than bytes is refused before allocating for them") {
+    // 100,000 empty samples under 1,000 sample types would ask for 800 MB of cells.
+    Builder b({{"contentions", "count"}});
+    for (int i = 1; i < 1000; ++i) {
+      auto* t = b.profile().add_sample_type();
+      t->set_type(b.str("c" + std::to_string(i)));
+      t->set_unit(b.str("count"));
+    }
+    for (int i = 0; i < 100000; ++i) b.profile().add_sample();
+    DeltaComputer d;
+    auto r = d.apply(b.bytes());
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message.find("more sample values") != std::string::npos);
+  }
+}
+
+TEST_CASE("extreme timestamps do not overflow the duration", "[delta]") {
+  Builder b({{"contentions", "count"}, {"delay", "nanoseconds"}});
+  const auto loc = b.location(0x10, "main.a");
+  b.sample({loc}, {1, 10});
+  b.profile().set_time_nanos(std::numeric_limits<std::int64_t>::min() + 1);
+  DeltaComputer d;
+  CHECK(status_of(d, b.bytes()) == DeltaStatus::first);
+  b.profile().mutable_sample(0)->set_value(0, 2);
+  b.profile().set_time_nanos(std::numeric_limits<std::int64_t>::max());
+  const pb::Profile out = must_emit(d, b.bytes());
+  CHECK(out.time_nanos() == std::numeric_limits<std::int64_t>::max());
+  CHECK(out.duration_nanos() >= 0);
 }

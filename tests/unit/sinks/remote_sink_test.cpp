@@ -142,7 +142,26 @@ TEST_CASE("push sink lingers after a fresh scrape so profiles arriving apart sha
            3 + static_cast<double>(sinks::push_batch_max_profiles);
   });
   CHECK(rx.paths.size() == 2);
-  CHECK(drain(io, *sink, 1s));
+
+  // Senders already lingering (for an hour) stop as soon as a full batch is queued...
+  auto stamped_later = [](int n) {
+    auto p = std::make_shared<model::Profile>(*make_profile(n));
+    p->scraped_at = std::chrono::steady_clock::now() + 1h;
+    return p;
+  };
+  for (std::size_t i = 0; i < sinks::push_batch_max_profiles; ++i) {
+    sink->append(stamped_later(static_cast<int>(i)));
+    io.run_for(1ms);
+  }
+  run_until(io, [&] { return rx.paths.size() == 3; });
+  CHECK(rx.paths.size() == 3);
+
+  // ...and shutdown sends what they were holding back instead of dropping it.
+  sink->append(stamped_later(0));
+  io.run_for(10ms);
+  CHECK(rx.paths.size() == 3);
+  CHECK(drain(io, *sink, 2s));
+  CHECK(rx.paths.size() == 4);
 }
 
 TEST_CASE("retryable answers are retried until delivered; nothing is lost") {
