@@ -220,6 +220,25 @@ Scratch& scratch() {
 
 Error malformed(const char* what) { return make_error(std::string("pprof: malformed ") + what); }
 
+// Reads the varint fields of a small message (ValueType, Mapping, Function, Line, Label),
+// skipping any other field.
+template <class OnField>
+bool varint_fields(std::string_view bytes, OnField&& on_field) {
+  wire::Reader r(bytes);
+  while (!r.done()) {
+    std::uint32_t f = 0, wt = 0;
+    if (!r.read_tag(f, wt)) return false;
+    if (wt != wire::varint) {
+      if (!r.skip(wt)) return false;
+      continue;
+    }
+    std::uint64_t v = 0;
+    if (!r.read_varint(v)) return false;
+    on_field(f, v);
+  }
+  return true;
+}
+
 // Pass 1: spans and ids, in one walk over the bytes.
 class Decoder {
  public:
@@ -315,24 +334,6 @@ class Decoder {
       default:
         h.doc_url = v;
     }
-  }
-
-  // Reads the varint fields of a small message; field numbers up to 15.
-  template <class OnField>
-  static bool varint_fields(std::string_view bytes, OnField&& on_field) {
-    wire::Reader r(bytes);
-    while (!r.done()) {
-      std::uint32_t f = 0, wt = 0;
-      if (!r.read_tag(f, wt)) return false;
-      if (wt != wire::varint) {
-        if (!r.skip(wt)) return false;
-        continue;
-      }
-      std::uint64_t v = 0;
-      if (!r.read_varint(v)) return false;
-      on_field(f, v);
-    }
-    return true;
   }
 
   static bool value_type(std::string_view bytes, std::pair<std::uint64_t, std::uint64_t>& out) {
@@ -442,22 +443,12 @@ struct Label {
 };
 
 bool read_label(std::string_view bytes, Label& out) {
-  wire::Reader r(bytes);
-  while (!r.done()) {
-    std::uint32_t f = 0, wt = 0;
-    if (!r.read_tag(f, wt)) return false;
-    if (wt != wire::varint) {
-      if (!r.skip(wt)) return false;
-      continue;
-    }
-    std::uint64_t v = 0;
-    if (!r.read_varint(v)) return false;
+  return varint_fields(bytes, [&](std::uint32_t f, std::uint64_t v) {
     if (f == 1) out.key = v;
     if (f == 2) out.str = v;
     if (f == 3) out.num = v;
     if (f == 4) out.num_unit = v;
-  }
-  return true;
+  });
 }
 
 // Baseline values are protobuf-style int64 varints: the non-negative counts Go writes take one to

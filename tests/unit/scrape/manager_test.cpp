@@ -2,6 +2,7 @@
 
 #include "pprofd/http/server.hpp"
 #include "pprofd/telemetry/metrics.hpp"
+#include "testdata.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -18,15 +19,6 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string testdata(const std::string& name) {
-  const char* dir = std::getenv("PPROFD_TESTDATA");
-  std::ifstream in(std::string(dir ? dir : "tests/testdata") + "/pprof/" + name, std::ios::binary);
-  REQUIRE(in);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 double metric(const telemetry::Metrics& m, const std::string& series) {
   const auto text = "\n" + m.render();
@@ -79,6 +71,15 @@ void await(asio::io_context& io, asio::awaitable<void> task) {
   REQUIRE(done);
 }
 
+// Scrapes every 200 ms so a test sees two pulls quickly.
+scrape::Settings fast_settings() {
+  scrape::Settings settings;
+  settings.interval = 200ms;
+  settings.timeout = 2s;
+  settings.max_concurrent = 4;
+  return settings;
+}
+
 }  // namespace
 
 TEST_CASE("a delta scrape counts CPU per stage, stamps the scrape end and sizes the baselines") {
@@ -89,10 +90,7 @@ TEST_CASE("a delta scrape counts CPU per stage, stamps the scrape end and sizes 
   SystemClock clock;
   Collector collector;
 
-  scrape::Settings settings;
-  settings.interval = 200ms;
-  settings.timeout = 2s;
-  settings.max_concurrent = 4;
+  scrape::Settings settings = fast_settings();
   settings.delta[static_cast<std::size_t>(model::ProfileKind::memory)] = true;
   scrape::ScrapeManager manager(io.get_executor(), workers.get_executor(), metrics, collector,
                                 clock, settings);
@@ -143,10 +141,7 @@ TEST_CASE("a type pprofd does not diff is forwarded as received, with no delta s
   SystemClock clock;
   Collector collector;
 
-  scrape::Settings settings;
-  settings.interval = 200ms;
-  settings.timeout = 2s;
-  settings.max_concurrent = 4;
+  scrape::Settings settings = fast_settings();
   scrape::ScrapeManager manager(io.get_executor(), workers.get_executor(), metrics, collector,
                                 clock, settings);
   model::Target t;

@@ -1,4 +1,5 @@
 #include "pprofd/scrape/validate.hpp"
+#include "testdata.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -9,15 +10,6 @@
 using namespace pprofd::scrape;
 
 namespace {
-
-std::string testdata(const std::string& name) {
-  const char* dir = std::getenv("PPROFD_TESTDATA");
-  std::ifstream in(std::string(dir ? dir : "tests/testdata") + "/pprof/" + name, std::ios::binary);
-  REQUIRE(in);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 constexpr std::uint64_t limit = 64 << 20;
 
