@@ -183,8 +183,8 @@ def main():
     ap.add_argument("--sim", required=True, help="bench/sim binary")
     ap.add_argument("--profiles", required=True, help="directory written by `sim record`")
     ap.add_argument("--targets", type=int, required=True)
-    ap.add_argument("--rate", type=float, default=500.0,
-                    help="profiles/s to aim at; sets the interval (default 500)")
+    ap.add_argument("--rate", type=float, default=1000.0,
+                    help="profiles/s to aim at; sets the interval (default 1000)")
     ap.add_argument("--interval", type=float, default=0,
                     help="scrape interval in seconds (default: targets*5/rate, at least 4)")
     ap.add_argument("--intervals", type=int, default=2, help="measured intervals (default 2)")

@@ -17,7 +17,7 @@ set -euo pipefail
 
 src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 targets="10000"
-rate="500"
+rate="1000"
 intervals="2"
 build="$src/../build-bench"
 out=""
