@@ -190,6 +190,9 @@ def main():
     ap.add_argument("--intervals", type=int, default=2, help="measured intervals (default 2)")
     ap.add_argument("--out", default="", help="append the JSON result to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--sink", choices=["pyroscope", "file"], default="pyroscope",
+                    help="file: write to a local directory instead of pushing (its own thread), which "
+                         "leaves only scraping on pprofd's I/O thread")
     ap.add_argument("--wrap", default="", help="command prefix for pprofd, e.g. 'heaptrack -o FILE'")
     args = ap.parse_args()
 
@@ -236,6 +239,9 @@ def main():
                   "template": template, "sim_ips": True}, timeout=300)
         # pprofd.
         admin = free_port()
+        sink = (f'{{name: pyroscope, type: pyroscope, url: "http://127.0.0.1:{recv_port}"}}'
+                if args.sink == "pyroscope" else
+                f'{{name: local, type: file, dir: "{work / "profiles"}", max_bytes: 256MiB}}')
         (work / "pprofd.yaml").write_text(f"""scrape:
   interval: {interval}s
   cpu_duration: {cpu_duration}s
@@ -245,7 +251,7 @@ discovery:
     enabled: true
     kubeconfig: "{work / 'kubeconfig'}"
 sinks:
-  - {{name: pyroscope, type: pyroscope, url: "http://127.0.0.1:{recv_port}"}}
+  - {sink}
 server:
   listen_address: 127.0.0.1:{admin}
 shutdown_timeout: 5s
@@ -296,6 +302,7 @@ shutdown_timeout: 5s
         rss_samples.sort()
         result = {
             "targets": n,
+            "sink": args.sink,
             "interval_s": interval,
             "cpu_duration_s": cpu_duration,
             "window_s": round(elapsed, 1),
