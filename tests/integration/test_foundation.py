@@ -193,7 +193,10 @@ sinks:
         try:
             def every_target_scraped_twice():
                 text = h.metrics_text(pprofd)
-                return h.metric_sum(text, "pprofd_scrapes_total") >= 2 * (len(modes) + 2)
+                # The two oversized targets answer slowest: wait for their second round explicitly,
+                # not only for a total that the fast targets can fill up first.
+                return (h.metric_sum(text, "pprofd_scrapes_total") >= 2 * (len(modes) + 2)
+                        and h.metric_sum(text, "pprofd_scrapes_total", result="too_large") >= 4)
             h.wait_until(every_target_scraped_twice, 20, interval=0.5, what="two rounds of scrapes")
             text = h.metrics_text(pprofd)
             status, body = h.http_get(pprofd.base_url + "/api/v1/targets")
