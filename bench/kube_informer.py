@@ -8,7 +8,6 @@ pods. The pods are not annotated, so no scrape loops exist and RSS differences a
 
 import argparse
 import json
-import os
 import pathlib
 import sys
 import tempfile
@@ -19,13 +18,6 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 import harness as h  # noqa: E402
 from fake_apiserver import FakeApiServer  # noqa: E402
-
-
-def rss_kib(pid):
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def requests(api):
@@ -53,7 +45,7 @@ sinks: []
 """)
         pprofd = h.start_pprofd(procs, config)
         time.sleep(2)
-        empty_rss = rss_kib(pprofd.pid)
+        empty_rss = h.proc_status_kib(pprofd.pid, "VmRSS")
         for i in range(args.pods):
             api.create_pod({"name": f"p-{i}", "namespace": f"ns-{i % 50}", "phase": "Running",
                             "labels": {"app": f"app-{i % 200}", "pod-template-hash": f"{i:08x}"},
@@ -61,7 +53,7 @@ sinks: []
         h.wait_until(lambda: h.metric_sum(h.metrics_text(pprofd), "pprofd_kubernetes_pods") == args.pods,
                      300, interval=1, what="informer caught up")
         time.sleep(3)
-        loaded_rss = rss_kib(pprofd.pid)
+        loaded_rss = h.proc_status_kib(pprofd.pid, "VmRSS")
 
         api.reset_stats()
         time.sleep(args.minutes * 60)

@@ -15,7 +15,7 @@ baseline on the first scrape), then measures a window of whole intervals and wri
 record with pprofd's CPU, RSS, rates, lateness and delivery-latency quantiles and per-stage CPU.
 
   loadtest.py --pprofd BIN --sim BIN --profiles DIR --targets N [--interval S] [--rate R]
-              [--intervals K] [--out FILE]
+              [--intervals K] [--sink pyroscope|file] [--out FILE] [--keep] [--wrap CMD]
 """
 
 import argparse
@@ -37,7 +37,6 @@ SOURCE = pathlib.Path(__file__).resolve().parents[1]
 PROFILE_TYPES = 5  # process_cpu, memory, goroutine, mutex, block (pprofd's defaults)
 TARGETS_PER_SIM = 5000  # a listener and a connection per target: 10k fds per simulator process
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def free_port():

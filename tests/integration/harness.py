@@ -2,11 +2,9 @@
 cleaned up, the real Go demo app, pprofd itself, and small HTTP helpers. Standard library only.
 Everything listens on 127.0.0.1 and every wait is bounded."""
 
-import gzip
 import json
 import os
 import pathlib
-import shutil
 import signal
 import socket
 import subprocess
@@ -168,11 +166,16 @@ def go_pprof_raw(path):
                           timeout=120, env=dict(os.environ, GOTOOLCHAIN="local"))
 
 
-def rss_peak_kib(pid):
+def proc_status_kib(pid, field):
+    """A kB figure from /proc/PID/status, e.g. VmRSS or VmHWM."""
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def rss_peak_kib(pid):
+    return proc_status_kib(pid, "VmHWM")
 
 
 def make_certs(directory):

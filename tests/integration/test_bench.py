@@ -39,7 +39,6 @@ class BenchSmokeTest(unittest.TestCase):
                        check=True, timeout=240)
         r = json.loads(results.read_text().splitlines()[-1])
 
-        self.assertEqual(r["targets"], targets)
         self.assertEqual(set(r["scrape_results"]), {"success"}, r["scrape_results"])
         # Five profile types per target per 5 s interval, over two intervals.
         self.assertGreaterEqual(r["scrape_results"]["success"], targets * 5 * 2 * 0.8)
@@ -54,8 +53,7 @@ class BenchSmokeTest(unittest.TestCase):
         self.assertIn("pprofd-io", r["thread_cpu_s_per_1000_profiles"])
         self.assertIn("pprofd-work", r["thread_cpu_s_per_1000_profiles"])
         self.assertGreater(r["delta_state_mib"], 0)
-        for figure in ("lateness_p50_s", "lateness_p99_s", "delivery_latency_p99_s", "cpu_s_per_1000_profiles",
-                       "rss_steady_mib", "rss_peak_mib"):
+        for figure in ("lateness_p50_s", "lateness_p99_s", "delivery_latency_p99_s", "cpu_s_per_1000_profiles"):
             self.assertIsNotNone(r[figure], figure)
 
 

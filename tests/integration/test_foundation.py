@@ -295,8 +295,11 @@ discovery:
                          what="a memory delta")
             first_before = metric("pprofd_delta_total", result="first")
             emitted_before = metric("pprofd_delta_total", result="emitted")
+            reloaded_before = metric("pprofd_config_last_reload_success_timestamp_seconds")
             # Unchanged config: every loop keeps running, delta baselines included.
             pprofd.send_signal(signal.SIGHUP)
+            h.wait_until(lambda: metric("pprofd_config_last_reload_success_timestamp_seconds") > reloaded_before,
+                         10, interval=0.1, what="the SIGHUP reload")
             h.wait_until(lambda: metric("pprofd_delta_total", result="emitted") >= emitted_before + 2, 20,
                          interval=0.2, what="deltas after the reload")
             self.assertEqual(metric("pprofd_delta_total", result="first"), first_before)

@@ -2,7 +2,6 @@
 that pprofd itself accepts."""
 
 import os
-import pathlib
 import subprocess
 import sys
 import tempfile
