@@ -144,9 +144,7 @@ class Daemon {
         std::make_unique<scrape::ScrapeManager>(io_.get_executor(), workers_.get_executor(),
                                                 metrics_, *fanout_, clock_, std::move(settings));
     if (config_.kubernetes.enabled) {
-      auto api = kube::load_api_config(config_.kubernetes.kubeconfig, [](std::string_view name) {
-        return config::process_env()(name);
-      });
+      auto api = kube::load_api_config(config_.kubernetes.kubeconfig, config::process_env());
       if (!api) return make_error("kubernetes discovery: " + api.error().message);
       telemetry::log_info("kubernetes discovery",
                           {{"api", api->endpoint.authority()}, {"source", api->source}});

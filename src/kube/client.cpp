@@ -1,6 +1,7 @@
 #include "pprofd/kube/client.hpp"
 
 #include "pprofd/common/async.hpp"
+#include "pprofd/common/base64.hpp"
 #include "pprofd/common/url.hpp"
 #include "pprofd/telemetry/log.hpp"
 #include "pprofd/telemetry/metrics.hpp"
@@ -25,31 +26,6 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto list_timeout = std::chrono::seconds(60);
 
 namespace {
-
-std::string base64_decode(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-  };
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : in) {
-    const int v = value(c);
-    if (v < 0) continue;  // padding and whitespace
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xff);
-    }
-  }
-  return out;
-}
 
 Result<http::Endpoint> endpoint_from_url(const std::string& server) {
   const auto scheme_end = server.find("://");

@@ -21,6 +21,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <array>
 #include <set>
 
 namespace pprofd::scrape {
@@ -54,22 +55,31 @@ class Limiter {
   asio::experimental::channel<void(boost::system::error_code)> permits_;
 };
 
-// One pull in flight: holds a Limiter permit and counts itself in the in-flight gauge.
+// Gives an acquired Limiter permit back at the end of its scope, exceptions included.
+class Permit {
+ public:
+  explicit Permit(Limiter& limiter) : limiter_(limiter) {}
+  ~Permit() { limiter_.release(); }
+  Permit(const Permit&) = delete;
+  Permit& operator=(const Permit&) = delete;
+
+ private:
+  Limiter& limiter_;
+};
+
+// One pull in flight: holds a permit and counts itself in the in-flight gauge.
 class PullSlot {
  public:
   PullSlot(Limiter& limiter, prometheus::Gauge& in_flight)
-      : limiter_(limiter), in_flight_(in_flight) {
+      : permit_(limiter), in_flight_(in_flight) {
     in_flight_.Increment();
   }
-  ~PullSlot() {
-    in_flight_.Decrement();
-    limiter_.release();
-  }
+  ~PullSlot() { in_flight_.Decrement(); }
   PullSlot(const PullSlot&) = delete;
   PullSlot& operator=(const PullSlot&) = delete;
 
  private:
-  Limiter& limiter_;
+  Permit permit_;
   prometheus::Gauge& in_flight_;
 };
 
@@ -208,7 +218,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
     if (!co_await shared_->limiter.acquire()) co_return;
     // The permit and the in-flight gauge are given back on every path out, exceptions included.
     std::optional<PullSlot> slot{std::in_place, shared_->limiter,
-                                 shared_->metrics.scrapes_in_flight.Add({})};
+                                 child(in_flight_, shared_->metrics.scrapes_in_flight, {})};
     // The permit may have been granted just as the loop was stopped.
     if (stopping_) co_return;
     const auto started_wall = shared_->clock.now();
@@ -253,17 +263,18 @@ class Loop : public std::enable_shared_from_this<Loop> {
     if (outcome.delta_state_bytes) report_delta_state(*outcome.delta_state_bytes);
     if (stopping_) {
       // Fetched and processed, but the loop was stopped meanwhile: counted, not forwarded.
-      if (outcome.profile)
-        scrapes_.Add({{"profile_type", type_name_}, {"result", "discarded"}}).Increment();
+      if (outcome.profile) scrape_counter(discarded_slot, "discarded").Increment();
       co_return;
     }
 
     if (outcome.delta) {
       static constexpr std::array names{"emitted", "first", "reset"};
-      shared_->metrics.delta_total.Add({{"result", names[static_cast<int>(*outcome.delta)]}})
-          .Increment();
+      const auto d = static_cast<std::size_t>(*outcome.delta);
+      child(delta_counters_[d], shared_->metrics.delta_total, {{"result", names[d]}}).Increment();
     }
-    if (outcome.delta_failed) shared_->metrics.delta_total.Add({{"result", "error"}}).Increment();
+    if (outcome.delta_failed)
+      child(delta_counters_[delta_error_slot], shared_->metrics.delta_total, {{"result", "error"}})
+          .Increment();
 
     if (outcome.error) {
       record(outcome.error->result, outcome.error->message, started_wall,
@@ -361,10 +372,21 @@ class Loop : public std::enable_shared_from_this<Loop> {
     reported_state_bytes_ = bytes;
   }
 
+  template <class Metric>
+  static Metric& child(Metric*& cached, prometheus::Family<Metric>& family,
+                       const prometheus::Labels& labels) {
+    if (cached == nullptr) cached = &family.Add(labels);
+    return *cached;
+  }
+
+  prometheus::Counter& scrape_counter(std::size_t slot, std::string_view result) {
+    return child(scrape_counters_[slot], scrapes_,
+                 {{"profile_type", type_name_}, {"result", std::string(result)}});
+  }
+
   void record(ScrapeResult result, const std::string& error, WallTime started, Duration took,
               std::uint64_t bytes) {
-    scrapes_.Add({{"profile_type", type_name_}, {"result", std::string(to_string(result))}})
-        .Increment();
+    scrape_counter(static_cast<std::size_t>(result), to_string(result)).Increment();
     duration_.Observe(seconds_of(took));
     status_.last_scrape = started;
     status_.last_duration = took;
@@ -399,22 +421,17 @@ class Loop : public std::enable_shared_from_this<Loop> {
   pprof::DeltaComputer delta_;            // touched only by process(), one call at a time
   std::size_t reported_state_bytes_ = 0;  // delta_'s size as last added to the gauge
   prometheus::Family<prometheus::Counter>& scrapes_;
+  // Children looked up on first use and kept: Family::Add locks and hashes its labels, too much
+  // per scrape, and creating them all up front would export series for results never seen.
+  static constexpr std::size_t discarded_slot = 6;    // after the six ScrapeResult values
+  static constexpr std::size_t delta_error_slot = 3;  // after the three DeltaStatus values
+  std::array<prometheus::Counter*, 7> scrape_counters_{};
+  std::array<prometheus::Counter*, 4> delta_counters_{};
+  prometheus::Gauge* in_flight_ = nullptr;
   prometheus::Histogram& duration_;
   prometheus::Counter& bytes_;
   prometheus::Counter& missed_;
   prometheus::Histogram& lateness_;
-};
-
-// Holds the manager's one-permit lock for a scope.
-class Serialized {
- public:
-  explicit Serialized(Limiter& lock) : lock_(lock) {}
-  ~Serialized() { lock_.release(); }
-  Serialized(const Serialized&) = delete;
-  Serialized& operator=(const Serialized&) = delete;
-
- private:
-  Limiter& lock_;
 };
 
 struct ScrapeManager::Impl {
@@ -505,7 +522,7 @@ ScrapeManager::~ScrapeManager() {
 
 asio::awaitable<void> ScrapeManager::sync(std::vector<model::TargetGroup> groups) {
   if (!co_await impl_->serial.acquire()) co_return;
-  Serialized held(impl_->serial);
+  Permit held(impl_->serial);  // the manager's one-permit lock
   for (auto& group : groups) {
     if (group.targets.empty())
       impl_->groups.erase(group.source);
@@ -517,7 +534,7 @@ asio::awaitable<void> ScrapeManager::sync(std::vector<model::TargetGroup> groups
 
 asio::awaitable<void> ScrapeManager::update_settings(Settings settings) {
   if (!co_await impl_->serial.acquire()) co_return;
-  Serialized held(impl_->serial);
+  Permit held(impl_->serial);  // the manager's one-permit lock
   // A TLS context is rebuilt on every config load; the same files mean the same context.
   if (settings.tls_config == impl_->shared->settings->tls_config)
     settings.tls = impl_->shared->settings->tls;
@@ -539,7 +556,7 @@ asio::awaitable<void> ScrapeManager::update_settings(Settings settings) {
 
 asio::awaitable<void> ScrapeManager::stop() {
   if (!co_await impl_->serial.acquire()) co_return;
-  Serialized held(impl_->serial);
+  Permit held(impl_->serial);  // the manager's one-permit lock
   std::vector<std::shared_ptr<Loop>> all;
   for (auto& [key, loop] : impl_->loops) all.push_back(std::move(loop));
   impl_->loops.clear();

@@ -1,6 +1,7 @@
 #include "pprofd/sinks/remote_sink.hpp"
 
 #include "pprofd/common/async.hpp"
+#include "pprofd/common/base64.hpp"
 #include "pprofd/common/cpu_clock.hpp"
 #include "pprofd/telemetry/log.hpp"
 #include "pprofd/telemetry/metrics.hpp"
@@ -17,31 +18,6 @@ namespace asio = boost::asio;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
-
-std::string base64(std::string_view in) {
-  static constexpr char table[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += table[v >> 18];
-    out += table[(v >> 12) & 63];
-    out += table[(v >> 6) & 63];
-    out += table[v & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += table[v >> 18];
-    out += table[(v >> 12) & 63];
-    out += i + 1 < in.size() ? table[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 http::Endpoint endpoint_of(const std::string& url, std::string& path_prefix) {
   http::Endpoint ep;
@@ -107,7 +83,10 @@ void RemoteSink::start() {
 }
 
 void RemoteSink::update_queue_gauge() {
-  metrics_.sink_queue_bytes.Add({{"sink", config_.name}}).Set(static_cast<double>(queued_bytes_));
+  // Looked up once: this runs for every profile queued and every batch taken.
+  if (queue_gauge_ == nullptr)
+    queue_gauge_ = &metrics_.sink_queue_bytes.Add({{"sink", config_.name}});
+  queue_gauge_->Set(static_cast<double>(queued_bytes_));
 }
 
 void RemoteSink::count_dropped(std::string_view reason, std::size_t profiles) {
@@ -256,9 +235,9 @@ asio::awaitable<void> RemoteSink::deliver(std::vector<model::ProfilePtr> batch) 
       if (!password)
         telemetry::log_error("sink credential unreadable",
                              {{"sink", config_.name}, {"error", password.error().message}});
-      attempt_req.headers.emplace_back(
-          "Authorization",
-          "Basic " + base64(config_.basic_auth.username + ":" + (password ? *password : "")));
+      attempt_req.headers.emplace_back("Authorization",
+                                       "Basic " + base64_encode(config_.basic_auth.username + ":" +
+                                                                (password ? *password : "")));
     } else if (!config_.bearer_token_file.empty()) {
       auto token = bearer_token_.get();
       if (!token)

@@ -11,6 +11,7 @@
 #include "pprofd/sinks/retry.hpp"
 #include "pprofd/sinks/sink.hpp"
 
+#include <prometheus/gauge.h>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -71,6 +72,7 @@ class RemoteSink final : public Sink, public std::enable_shared_from_this<Remote
   std::size_t shutdown_drops_ = 0;
   std::set<boost::asio::steady_timer*> backing_off_;  // senders waiting to retry
   std::set<boost::asio::steady_timer*> lingering_;    // senders waiting to fill a push
+  prometheus::Gauge* queue_gauge_ = nullptr;          // pprofd_sink_queue_bytes{sink}
   std::chrono::steady_clock::time_point
       last_queue_full_log_{};  // batches abandoned mid-delivery at the deadline
   std::size_t running_senders_ = 0;
