@@ -29,16 +29,15 @@ import http.server
 import os
 import pathlib
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness as h  # noqa: E402
+from test_foundation import Base  # noqa: E402
 
 DELTA_TYPES = {
     # __name__: (scrape path, delta columns, pass-through columns)
@@ -258,28 +257,19 @@ def start_demo_on(procs, name, address):
     return proc
 
 
-class DeltaTest(unittest.TestCase):
+class DeltaTest(Base):
     SCRAPES_BEFORE_RESTART = 4  # per type: 3 deltas
     SCRAPES_AFTER_RESTART = 3   # per type: the reset, then 2 deltas
 
     def setUp(self):
-        self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="pprofd-delta-"))
-        self.procs = h.Processes(self.tmp)
+        super().setUp()
         self.proxy = None
 
     def tearDown(self):
         if self.proxy:
             self.proxy.shutdown()
             self.proxy.server_close()
-        self.procs.close()
-        if not os.environ.get("PPROFD_KEEP_TEST_DIRS"):
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        else:
-            print(f"kept {self.tmp}", file=sys.stderr)
-
-    def dump_logs(self):
-        for proc in self.procs.children:
-            print(f"--- {proc.log_path}\n{self.procs.log_of(proc)[-4000:]}", file=sys.stderr)
+        super().tearDown()
 
     def wait_scrapes(self, rec, epoch, n, timeout):
         paths = [p for p, _, _ in DELTA_TYPES.values()]
@@ -306,7 +296,7 @@ sinks:
   - {{name: local, type: file, dir: "{out}"}}
 """)
         pprofd = h.start_pprofd(self.procs, config)
-        try:
+        with self.logs_on_failure():
             self.wait_scrapes(rec, 0, self.SCRAPES_BEFORE_RESTART, 20)
             before = h.metrics_text(pprofd)
             # Restart the target on the same address; the proxy keeps forwarding to it.
@@ -318,9 +308,6 @@ sinks:
             self.wait_scrapes(rec, 1, self.SCRAPES_AFTER_RESTART, 20)
             after = h.metrics_text(pprofd)
             code, _ = h.stop(pprofd, 15)
-        except AssertionError:
-            self.dump_logs()
-            raise
         self.assertEqual(code, 0)
 
         # Every first profile of a process only (re-)seeds a baseline: one per type for the start

@@ -1,6 +1,7 @@
 """Integration tests for the foundation: the real pprofd binary against the real Go demo app,
 fault-injecting targets, real Prometheus, and `go tool pprof` reading what pprofd stored."""
 
+import contextlib
 import gzip
 import http.server
 import json
@@ -32,10 +33,21 @@ class Base(unittest.TestCase):
         self.procs.close()
         if not os.environ.get("PPROFD_KEEP_TEST_DIRS"):
             shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            print(f"kept {self.tmp}", file=sys.stderr)
 
     def dump_logs(self):
         for proc in self.procs.children:
             print(f"--- {proc.log_path}\n{self.procs.log_of(proc)[-4000:]}", file=sys.stderr)
+
+    @contextlib.contextmanager
+    def logs_on_failure(self):
+        """A failed check inside prints every child's log tail before it propagates."""
+        try:
+            yield
+        except AssertionError:
+            self.dump_logs()
+            raise
 
 
 class CollectTest(Base):
@@ -56,16 +68,13 @@ sinks:
   - {{name: local, type: file, dir: "{out}"}}
 """)
         pprofd = h.start_pprofd(self.procs, config)
-        try:
+        with self.logs_on_failure():
             # Memory, mutex and block need two scrapes (the first only seeds the delta baseline).
             def complete():
                 names = {(s["labels"]["instance"], s["labels"]["__name__"]) for _, s in h.stored_profiles(out)}
                 return all((inst, t) in names for inst in (a, b) for t in ALL_TYPES)
             h.wait_until(complete, 25, interval=0.5, what="every profile type from both apps")
             code, took = h.stop(pprofd, 15)
-        except AssertionError:
-            self.dump_logs()
-            raise
         self.assertEqual(code, 0)
 
         stored = h.stored_profiles(out)
@@ -256,15 +265,12 @@ sinks:
 shutdown_timeout: 3s
 """)
         pprofd = h.start_pprofd(self.procs, config)
-        try:
+        with self.logs_on_failure():
             # The loop's phase puts the first pull somewhere in the next 15 s.
             h.wait_until(lambda: h.metric_sum(h.metrics_text(pprofd), "pprofd_scrapes_in_flight") >= 1,
                          20, interval=0.2, what="a CPU pull in flight")
             time.sleep(1)
             code, took = h.stop(pprofd, 10)
-        except AssertionError:
-            self.dump_logs()
-            raise
         self.assertEqual(code, 0)
         self.assertLess(took, 3.0)
         self.assertIn("shutdown complete", self.procs.log_of(pprofd))
@@ -289,7 +295,7 @@ discovery:
 """
         config = h.write_config(self.tmp, base.replace("{extra}", "").replace("{{", "{").replace("}}", "}"))
         pprofd = h.start_pprofd(self.procs, config)
-        try:
+        with self.logs_on_failure():
             metric = lambda name, **labels: h.metric_sum(h.metrics_text(pprofd), name, **labels)  # noqa: E731
             h.wait_until(lambda: metric("pprofd_delta_total", result="emitted") >= 1, 20, interval=0.2,
                          what="a memory delta")
@@ -315,9 +321,6 @@ discovery:
             urllib.request.urlopen(urllib.request.Request(pprofd.base_url + "/-/reload", method="POST"),
                                    timeout=5).read()
             code, took = h.stop(pprofd, 10)
-        except AssertionError:
-            self.dump_logs()
-            raise
         self.assertEqual(code, 0)
         self.assertLess(took, 5)
 
@@ -402,15 +405,12 @@ scrape_configs:
             if status != 200:
                 return None
             return json.loads(body)["data"]["result"]
-        try:
+        with self.logs_on_failure():
             h.wait_until(lambda: query('up{job="pprofd"} == 1'), 30, interval=0.5, what="prometheus up=1")
             h.wait_until(lambda: query('pprofd_scrapes_total{result="success"} > 0'), 30, interval=0.5,
                          what="successful scrapes visible in prometheus")
             self.assertTrue(query("process_resident_memory_bytes{job=\"pprofd\"} > 0"))
             self.assertTrue(query("pprofd_build_info == 1"))
-        except AssertionError:
-            self.dump_logs()
-            raise
         lint = subprocess.run(["promtool", "check", "metrics"], input=h.metrics_text(pprofd),
                               capture_output=True, text=True, timeout=30)
         self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)

@@ -74,12 +74,9 @@ class DiscoveryTest(KubeBase):
                              "annotations": {SCRAPE: "true", PORT: "abc"}})
         self.api.create_pod({"name": "plain", "namespace": "shop", "phase": "Running", "podIP": "127.0.0.4"})
         pprofd = self.start_pprofd()
-        try:
+        with self.logs_on_failure():
             h.wait_until(lambda: list(h.stored_profiles(self.out)), 30, interval=0.5, what="a profile from cart-1")
             data = self.targets(pprofd)
-        except AssertionError:
-            self.dump_logs()
-            raise
         # One target for the pod with two containers and one annotated port.
         self.assertEqual(len(data["activeTargets"]), 1)
         self.assertEqual(data["activeTargets"][0]["address"], f"127.0.0.2:{port}")
@@ -140,12 +137,9 @@ sinks:
                    PPROFD_SERVICEACCOUNT_DIR=str(sa))
         env.pop("KUBECONFIG", None)
         pprofd = h.start_pprofd(self.procs, config, env=env)
-        try:
+        with self.logs_on_failure():
             h.wait_until(lambda: self.active_pods(pprofd) == ["prod/api-0"], 15, interval=0.2, what="node's pod")
             h.wait_until(lambda: list(h.stored_profiles(self.out)), 20, interval=0.5, what="a profile")
-        except AssertionError:
-            self.dump_logs()
-            raise
         _, sidecar = h.stored_profiles(self.out)[0]
         self.assertEqual(sidecar["labels"]["service_name"], "api")
         self.assertEqual(sidecar["labels"]["node"], "node-7")
@@ -166,7 +160,7 @@ class ResilienceTest(KubeBase):
                                  "podIP": "127.0.0.5", "annotations": {SCRAPE: "true", PORT: str(port)}})
         pprofd = self.start_pprofd()
         expected = sorted(f"team-a/svc-{i}" for i in range(30))
-        try:
+        with self.logs_on_failure():
             h.wait_until(lambda: self.active_pods(pprofd) == expected, 20, interval=0.2, what="30 targets")
             before = h.metrics_text(pprofd)
             # A compacted history: while pprofd cannot see, the history moves on and is compacted,
@@ -205,9 +199,6 @@ class ResilienceTest(KubeBase):
             resync = time.monotonic() - recovered
             print(f"resynced {resync:.1f}s after the API server came back", file=sys.stderr)
             self.assertLess(resync, 5.0)
-        except AssertionError:
-            self.dump_logs()
-            raise
         code, _ = h.stop(pprofd, 15)
         self.assertEqual(code, 0)
 
@@ -227,7 +218,7 @@ class ChurnTest(KubeBase):
         live = {f"p-{i}" for i in range(pods)}
         rnd = random.Random(7)
         next_id = pods
-        try:
+        with self.logs_on_failure():
             h.wait_until(lambda: len(self.targets(pprofd)["activeTargets"]) == pods, 60, interval=0.5,
                          what=f"{pods} targets")
             rss_loaded = h.rss_peak_kib(pprofd.pid)
@@ -256,9 +247,6 @@ class ChurnTest(KubeBase):
             converged = time.monotonic() - churn_end
             metrics = h.metrics_text(pprofd)
             stats = self.api.stats()
-        except AssertionError:
-            self.dump_logs()
-            raise
         print(f"churn: {changes} changes in {seconds:.0f}s; converged {converged:.2f}s after the last; "
               f"API requests during churn: {stats['counts']}; peak RSS {rss_loaded / 1024:.1f} MiB "
               f"with {pods} pods", file=sys.stderr)

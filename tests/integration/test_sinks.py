@@ -97,16 +97,13 @@ class AllSinksTest(Base):
                  f"  - {{name: ingest, type: pyroscope_ingest, url: \"{ingest.url}\"}}\n"
                  f"  - {{name: profefe, type: profefe, url: \"{profefe.url}\"}}\n")
         pprofd = h.start_pprofd(self.procs, h.write_config(self.tmp, config_text(app, out, sinks)))
-        try:
+        with self.logs_on_failure():
             def every_type_everywhere():
                 names = {r["labels"].get("__name__") for r in push.accepted()}
                 return {"process_cpu", "memory", "goroutine", "mutex", "block"} <= names
             h.wait_until(every_type_everywhere, 40, interval=0.5, what="every type at the push receiver")
             metrics = h.metrics_text(pprofd)
             code, _ = h.stop(pprofd, 20)
-        except AssertionError:
-            self.dump_logs()
-            raise
         self.assertEqual(code, 0)
         reference = stored_hashes(out)
         self.assertEqual({s["labels"]["__name__"] for s in reference.values()},
@@ -145,7 +142,7 @@ class OutageTest(Base):
         out = self.tmp / "profiles"
         sinks = f"  - {{name: pyro, type: pyroscope, url: \"{push.url}\"}}\n"
         pprofd = h.start_pprofd(self.procs, h.write_config(self.tmp, config_text(app, out, sinks)))
-        try:
+        with self.logs_on_failure():
             h.wait_until(lambda: push.accepted(), 30, interval=0.5, what="first delivery")
             push.kill()
             time.sleep(60)
@@ -158,9 +155,6 @@ class OutageTest(Base):
                          what="every profile stored so far delivered")
             metrics = h.metrics_text(pprofd)
             code, _ = h.stop(pprofd, 20)
-        except AssertionError:
-            self.dump_logs()
-            raise
         self.assertEqual(code, 0)
         self.assertGreater(h.metric_sum(metrics, "pprofd_sink_retries_total", sink="pyro"), 0)
         self.assertEqual(h.metric_sum(metrics, "pprofd_sink_dropped_profiles_total", sink="pyro"), 0)
@@ -178,7 +172,7 @@ class FaultsTest(Base):
         sinks = (f"  - {{name: pyro, type: pyroscope, url: \"{push.url}\", timeout: 2s}}\n"
                  f"  - {{name: ingest, type: pyroscope_ingest, url: \"{ingest.url}\"}}\n")
         pprofd = h.start_pprofd(self.procs, h.write_config(self.tmp, config_text(app, out, sinks)))
-        try:
+        with self.logs_on_failure():
             h.wait_until(lambda: push.accepted() and ingest.accepted(), 30, interval=0.5, what="first deliveries")
             # The push receiver goes through every transient fault in turn.
             for fault in ({"mode": "status", "status": 500, "count": 2},
@@ -194,9 +188,6 @@ class FaultsTest(Base):
             time.sleep(3)
             metrics = h.metrics_text(pprofd)
             code, _ = h.stop(pprofd, 20)
-        except AssertionError:
-            self.dump_logs()
-            raise
         self.assertEqual(code, 0)
         reference = set(stored_hashes(out))
         received = collections.Counter(r["sha256"] for r in push.accepted())
@@ -228,13 +219,10 @@ class TlsTest(Base):
                  f'basic_auth: {{username: alice, password_file: "{password}"}}, tls: {tls}}}\n'
                  f'  - {{name: bad, type: pyroscope, url: "https://127.0.0.1:{bad.port}", tls: {wrong}}}\n')
         pprofd = h.start_pprofd(self.procs, h.write_config(self.tmp, config_text(app, out, sinks)))
-        try:
+        with self.logs_on_failure():
             h.wait_until(lambda: len(good.accepted()) >= 3, 30, interval=0.5, what="deliveries over mTLS")
             metrics = h.metrics_text(pprofd)
             code, _ = h.stop(pprofd, 20)
-        except AssertionError:
-            self.dump_logs()
-            raise
         self.assertEqual(code, 0)
         for row in good.accepted():
             self.assertEqual(row["tenant"], "team-a")
